@@ -1,0 +1,110 @@
+"""Values that flow through the pipeline and out of the API (msgspec Structs)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+SummaryLength = Literal["short", "medium", "long"]
+SummaryFormat = Literal["paragraph", "bullets"]
+
+
+class Chunk(msgspec.Struct, frozen=True, array_like=True):
+    """A token-bounded run of whole sentences: text[start:end], sentences [first, last)."""
+
+    start: int
+    end: int
+    first_sentence: int
+    last_sentence: int
+    tokens: int
+
+
+class Segmentation(msgspec.Struct, frozen=True):
+    """What ingestion computes once per document."""
+
+    sentence_spans: list[tuple[int, int]]
+    sentence_tokens: list[int]
+    chunks: list[Chunk]
+    tokens: int
+
+
+class Document(msgspec.Struct, frozen=True):
+    """A stored article and its segmentation."""
+
+    id: str
+    text: str
+    title: str | None
+    url: str | None
+    created_at: str
+    segmentation: Segmentation
+
+    @property
+    def sentence_spans(self) -> list[tuple[int, int]]:
+        return self.segmentation.sentence_spans
+
+    def sentence_text(self, index: int) -> str:
+        start, end = self.segmentation.sentence_spans[index]
+        return self.text[start:end]
+
+
+class Citation(msgspec.Struct, frozen=True):
+    """A verified pointer into the article: document.text[start:end] == quote."""
+
+    start: int
+    end: int
+    quote: str
+    sentence: int
+    support: float
+
+
+class Usage(msgspec.Struct):
+    """Tokens the model calls of one request consumed."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    calls: int = 0
+
+    def add(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        self.total_tokens += prompt_tokens + completion_tokens
+        self.calls += 1
+
+
+class SummarySentence(msgspec.Struct, frozen=True):
+    """One sentence of a summary; start/end locate it inside Summary.text."""
+
+    text: str
+    start: int
+    end: int
+    citations: list[Citation]
+
+
+class Summary(msgspec.Struct):
+    """A summary in which every sentence cites the article."""
+
+    document_id: str
+    text: str
+    sentences: list[SummarySentence]
+    model: str
+    prompt_version: str
+    usage: Usage
+    cached: bool = False
+    degraded: bool = False
+
+
+class Answer(msgspec.Struct):
+    """An answer with its citations, or answerable=False when the article does not say."""
+
+    document_id: str
+    question: str
+    answerable: bool
+    answer: str | None
+    citations: list[Citation]
+    model: str
+    prompt_version: str
+    usage: Usage
+    cached: bool = False
+    degraded: bool = False

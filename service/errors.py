@@ -1,0 +1,40 @@
+"""Domain errors. Each carries the HTTP status and problem type the API maps it to."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """An error a client can act on."""
+
+    status_code = 400
+    problem_type = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class DocumentNotFound(ServiceError):
+    status_code = 404
+    problem_type = "document-not-found"
+    title = "Document not found"
+
+
+class InvalidInput(ServiceError):
+    status_code = 422
+    problem_type = "invalid-field"
+    title = "Invalid field"
+
+
+class TextTooLarge(ServiceError):
+    status_code = 413
+    problem_type = "text-too-large"
+    title = "Text too large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+    problem_type = "unsupported-media-type"
+    title = "Unsupported media type"
