@@ -1,0 +1,162 @@
+"""The only module that imports `openai`: an OpenAI-compatible chat client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import openai
+
+from service.llm.base import (
+    ChatMessage,
+    Completion,
+    DeltaCallback,
+    LLMError,
+    LLMTimeout,
+    LLMUnavailable,
+    OutputSchema,
+)
+from service.settings import StructuredOutput
+
+log = logging.getLogger(__name__)
+
+# In "auto" mode we try OpenAI's json_schema form first (OpenAI, vLLM, llama-server),
+# then llama-cpp-python's json_object+schema form, then plain prompting; the first
+# form the server accepts is remembered for the life of the client.
+_AUTO_ORDER: tuple[StructuredOutput, ...] = ("json_schema", "json_object", "off")
+
+
+def _response_format(mode: StructuredOutput, schema: OutputSchema) -> dict[str, Any] | None:
+    if mode == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": schema.name, "schema": schema.schema, "strict": False},
+        }
+    if mode == "json_object":
+        return {"type": "json_object", "schema": schema.schema}
+    return None
+
+
+class OpenAICompatibleLLM:
+    """Chat completions through one `openai.AsyncOpenAI` client with bounded concurrency."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        model: str,
+        timeout_s: float,
+        max_retries: int,
+        concurrency: int,
+        structured_output: StructuredOutput = "auto",
+        temperature: float = 0.0,
+    ) -> None:
+        self._model = model
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url,
+            # Local servers ignore the key, but the client refuses to start without one.
+            api_key=api_key or "not-needed",
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._modes: list[StructuredOutput] = (
+            list(_AUTO_ORDER) if structured_output == "auto" else [structured_output]
+        )
+        self._temperature = temperature
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    async def complete(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        schema: OutputSchema | None = None,
+        on_delta: DeltaCallback | None = None,
+    ) -> Completion:
+        """Run one chat completion, falling back through structured-output forms."""
+        async with self._semaphore:
+            while True:
+                mode = self._modes[0]
+                response_format = _response_format(mode, schema) if schema else None
+                try:
+                    return await self._call(messages, max_tokens, response_format, on_delta)
+                except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                    if response_format is None or len(self._modes) == 1:
+                        raise LLMError(f"model endpoint rejected the request: {exc}") from exc
+                    log.warning("endpoint rejected response_format=%s; trying the next form", mode)
+                    self._modes.pop(0)
+                except openai.APITimeoutError as exc:
+                    raise LLMTimeout("the model did not answer in time") from exc
+                except openai.APIConnectionError as exc:
+                    raise LLMUnavailable(f"cannot reach the model endpoint: {exc}") from exc
+                except openai.APIStatusError as exc:
+                    raise LLMError(f"model endpoint answered HTTP {exc.status_code}") from exc
+
+    async def _call(
+        self,
+        messages: list[ChatMessage],
+        max_tokens: int,
+        response_format: dict[str, Any] | None,
+        on_delta: DeltaCallback | None,
+    ) -> Completion:
+        kwargs: dict[str, Any] = {
+            "model": self._model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": self._temperature,
+        }
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        if on_delta is None:
+            response = await self._client.chat.completions.create(**kwargs)
+            choice = response.choices[0] if response.choices else None
+            usage = response.usage
+            return Completion(
+                content=(choice.message.content or "") if choice else "",
+                model=response.model or self._model,
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+                finish_reason=choice.finish_reason if choice else None,
+            )
+        parts: list[str] = []
+        finish_reason: str | None = None
+        model = self._model
+        prompt_tokens = completion_tokens = 0
+        stream = await self._client.chat.completions.create(
+            **kwargs, stream=True, stream_options={"include_usage": True}
+        )
+        async for chunk in stream:
+            model = chunk.model or model
+            if chunk.usage is not None:
+                prompt_tokens = chunk.usage.prompt_tokens
+                completion_tokens = chunk.usage.completion_tokens
+            for choice in chunk.choices:
+                if choice.delta and choice.delta.content:
+                    parts.append(choice.delta.content)
+                    on_delta(choice.delta.content)
+                if choice.finish_reason:
+                    finish_reason = choice.finish_reason
+        return Completion(
+            content="".join(parts),
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            finish_reason=finish_reason,
+        )
+
+    async def ping(self) -> bool:
+        """True when the endpoint lists its models within a few seconds."""
+        try:
+            await self._client.with_options(timeout=5.0, max_retries=0).models.list()
+        except openai.OpenAIError:
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        await self._client.close()

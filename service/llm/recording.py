@@ -1,0 +1,98 @@
+"""Record/replay of model calls on disk, so eval runs can be replayed offline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import anyio
+
+from service.llm.base import (
+    LLM,
+    ChatMessage,
+    Completion,
+    DeltaCallback,
+    LLMReplayMiss,
+    OutputSchema,
+)
+
+
+def call_key(
+    model: str, messages: list[ChatMessage], max_tokens: int, schema: OutputSchema | None
+) -> str:
+    """Content hash of everything that determines a model reply (the prompt text
+    embeds the prompt version, so a new prompt version is a new key)."""
+    payload = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "schema": None if schema is None else [schema.name, schema.schema],
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class RecordingLLM:
+    """Wraps an LLM: answers from recordings when it can, records every new call."""
+
+    def __init__(self, inner: LLM, directory: Path, *, replay_only: bool = False) -> None:
+        self._inner = inner
+        self._dir = directory
+        self._replay_only = replay_only
+        self.hits = 0
+        self.misses = 0
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def model(self) -> str:
+        return self._inner.model
+
+    async def complete(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        schema: OutputSchema | None = None,
+        on_delta: DeltaCallback | None = None,
+    ) -> Completion:
+        """Replay a recorded reply, or call the model and record its reply."""
+        key = call_key(self.model, messages, max_tokens, schema)
+        path = self._dir / key[:2] / f"{key}.json"
+        if await anyio.Path(path).exists():
+            data = json.loads(await anyio.Path(path).read_text("utf-8"))
+            self.hits += 1
+            if on_delta is not None and data["content"]:
+                on_delta(data["content"])
+            return Completion(**data)
+        if self._replay_only:
+            raise LLMReplayMiss(f"no recording for this model call (key {key[:12]})")
+        self.misses += 1
+        completion = await self._inner.complete(
+            messages, max_tokens=max_tokens, schema=schema, on_delta=on_delta
+        )
+        await anyio.to_thread.run_sync(_write_atomically, path, completion)
+        return completion
+
+    async def ping(self) -> bool:
+        return True if self._replay_only else await self._inner.ping()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _write_atomically(path: Path, completion: Completion) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "content": completion.content,
+        "model": completion.model,
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "finish_reason": completion.finish_reason,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(record, handle, ensure_ascii=False)
+    os.replace(tmp, path)
