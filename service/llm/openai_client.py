@@ -12,6 +12,7 @@ from service.llm.base import (
     ChatMessage,
     Completion,
     DeltaCallback,
+    LLMBadOutput,
     LLMError,
     LLMTimeout,
     LLMUnavailable,
@@ -97,6 +98,11 @@ class OpenAICompatibleLLM:
                     raise LLMUnavailable(f"cannot reach the model endpoint: {exc}") from exc
                 except openai.APIStatusError as exc:
                     raise LLMError(f"model endpoint answered HTTP {exc.status_code}") from exc
+                except (openai.APIResponseValidationError, ValueError) as exc:
+                    # The body was not a chat completion at all (an HTML error page, junk).
+                    raise LLMBadOutput(
+                        "the model endpoint sent a body that is not a chat completion"
+                    ) from exc
 
     async def _call(
         self,

@@ -1,0 +1,81 @@
+"""Answers: questions about a stored document, or one-shot about a posted text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from service.api.documents import load_document
+from service.api.schemas import AnswerRequest, AskRequest
+from service.api.streaming import event_stream, wants_event_stream
+from service.api.summaries import ERRORS, STREAM_DOC
+from service.domain import Answer, Document
+from service.errors import InvalidInput
+from service.pipeline.ingest import check_question, ingest
+from service.pipeline.pipeline import Pipeline
+from service.settings import Settings
+from service.store.documents import DocumentStore
+
+
+async def _respond(
+    request: Request[Any, Any, Any],
+    pipeline: NamedDependency[Pipeline],
+    document: Document,
+    question: str,
+) -> Any:
+    if wants_event_stream(request):
+        return event_stream(lambda on_delta: pipeline.answer(document, question, on_delta))
+    return await pipeline.answer(document, question)
+
+
+class AnswerController(Controller):
+    tags = ["answers"]
+
+    @post(
+        "/v1/documents/{document_id:str}/answers",
+        status_code=HTTP_200_OK,
+        summary="Answer a question from a stored article, with cited spans",
+        description="When the article does not say, `answerable` is false, `answer` null and "
+        "`citations` empty. " + STREAM_DOC,
+        responses=ERRORS,
+    )
+    async def answer_stored(
+        self,
+        request: Request[Any, Any, Any],
+        document_id: FromPath[str],
+        data: JSONBody[AnswerRequest],
+        store: NamedDependency[DocumentStore],
+        pipeline: NamedDependency[Pipeline],
+        settings: NamedDependency[Settings],
+    ) -> Answer:
+        question = check_question(data.question, settings.max_question_chars)
+        document = await load_document(store, document_id)
+        return await _respond(request, pipeline, document, question)  # type: ignore[no-any-return]
+
+    @post(
+        "/v1/ask",
+        status_code=HTTP_200_OK,
+        summary="One-shot question about a text (stored on the way) or a stored document",
+        description="Give exactly one of `text` and `document_id`. " + STREAM_DOC,
+        responses=ERRORS,
+    )
+    async def ask(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[AskRequest],
+        store: NamedDependency[DocumentStore],
+        pipeline: NamedDependency[Pipeline],
+        settings: NamedDependency[Settings],
+    ) -> Answer:
+        question = check_question(data.question, settings.max_question_chars)
+        if (data.text is None) == (data.document_id is None):
+            raise InvalidInput("give exactly one of 'text' and 'document_id'")
+        if data.text is not None:
+            document, _ = await ingest(store, settings, data.text)
+        else:
+            document = await load_document(store, data.document_id or "")
+        return await _respond(request, pipeline, document, question)  # type: ignore[no-any-return]

@@ -1,0 +1,62 @@
+"""/v1/documents: store, read and delete articles."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from service.api.schemas import DocumentDetail, DocumentIn, DocumentOut
+from service.domain import Document
+from service.errors import DocumentNotFound
+from service.pipeline.ingest import ingest
+from service.pipeline.pipeline import Pipeline
+from service.settings import Settings
+from service.store.documents import DocumentStore
+
+
+async def load_document(store: NamedDependency[DocumentStore], document_id: str) -> Document:
+    """The stored document, or a 404 problem."""
+    document = await store.get(document_id)
+    if document is None:
+        raise DocumentNotFound(f"no document with id {document_id!r}")
+    return document
+
+
+class DocumentController(Controller):
+    path = "/v1/documents"
+    tags = ["documents"]
+
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Store an article",
+        description="Segments the text once and stores it. The id is content-addressed: "
+        "posting the same text again returns the same id with status 200.",
+    )
+    async def create(
+        self, data: JSONBody[DocumentIn], store: NamedDependency[DocumentStore], settings: Settings
+    ) -> Response[DocumentOut]:
+        document, created = await ingest(store, settings, data.text, data.title, data.url)
+        status = HTTP_201_CREATED if created else HTTP_200_OK
+        return Response(DocumentOut.of(document), status_code=status)
+
+    @get("/{document_id:str}", summary="Read a stored article with its sentence spans")
+    async def read(
+        self, document_id: FromPath[str], store: NamedDependency[DocumentStore]
+    ) -> DocumentDetail:
+        return DocumentDetail.of(await load_document(store, document_id))
+
+    @delete(
+        "/{document_id:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a stored article"
+    )
+    async def remove(
+        self,
+        document_id: FromPath[str],
+        store: NamedDependency[DocumentStore],
+        pipeline: NamedDependency[Pipeline],
+    ) -> None:
+        if not await store.delete(document_id):
+            raise DocumentNotFound(f"no document with id {document_id!r}")
+        pipeline.forget(document_id)

@@ -1,0 +1,80 @@
+"""Server-sent events: deltas as the model writes, then the final JSON body."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from service.errors import ServiceError
+from service.llm.base import DeltaCallback
+
+EVENT_STREAM = "text/event-stream"
+
+
+class EventStreamResponse(ServerSentEvent):
+    """A ServerSentEvent whose content type survives handlers declared as JSON."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        # Litestar prefers the handler's media type (JSON here) over the response's own.
+        kwargs["media_type"] = EVENT_STREAM
+        return super().to_asgi_response(*args, **kwargs)
+
+
+def wants_event_stream(request: Request[Any, Any, Any]) -> bool:
+    """True when the client asked for server-sent events."""
+    return EVENT_STREAM in request.headers.get("accept", "")
+
+
+def event_stream(run: Callable[[DeltaCallback], Awaitable[msgspec.Struct]]) -> ServerSentEvent:
+    """Stream `delta` events ({"text": ...}) while run() works, then one `result`
+    event whose data is the exact JSON body of the non-streaming response (or an
+    `error` event carrying a problem+json body)."""
+
+    async def events() -> AsyncIterator[ServerSentEventMessage]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        task = asyncio.ensure_future(run(queue.put_nowait))
+        try:
+            while not task.done() or not queue.empty():
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield _delta(getter.result())
+                else:
+                    getter.cancel()
+            exc = task.exception()
+            if exc is None:
+                body = msgspec.json.encode(task.result()).decode()
+                yield ServerSentEventMessage(event="result", data=body)
+            elif isinstance(exc, ServiceError):
+                yield _error(exc.status_code, exc.problem_type, exc.title, exc.detail)
+            else:
+                yield _error(
+                    500, "internal-error", "Internal error", "the service failed unexpectedly"
+                )
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    return EventStreamResponse(events(), headers={"Cache-Control": "no-cache"})
+
+
+def _delta(text: str) -> ServerSentEventMessage:
+    return ServerSentEventMessage(
+        event="delta", data=json.dumps({"text": text}, ensure_ascii=False)
+    )
+
+
+def _error(status: int, problem_type: str, title: str, detail: str) -> ServerSentEventMessage:
+    from service.api.errors import PROBLEM_BASE
+
+    body = {"type": PROBLEM_BASE + problem_type, "title": title, "status": status, "detail": detail}
+    return ServerSentEventMessage(event="error", data=json.dumps(body))

@@ -1,0 +1,85 @@
+"""Summaries: of a stored document, or one-shot of a posted text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from service.api.documents import load_document
+from service.api.schemas import SummarizeRequest, SummaryRequest
+from service.api.streaming import event_stream, wants_event_stream
+from service.domain import Document, Summary
+from service.pipeline.ingest import ingest
+from service.pipeline.pipeline import Pipeline
+from service.pipeline.summarize import SummaryOptions
+from service.settings import Settings
+from service.store.documents import DocumentStore
+
+STREAM_DOC = (
+    'Send `Accept: text/event-stream` to receive `delta` events ({"text": ...}) as the '
+    "model writes, then one `result` event whose data is this response body "
+    "(or an `error` event with a problem+json body)."
+)
+ERRORS = {
+    404: ResponseSpec(None, description="Unknown document (problem+json)"),
+    502: ResponseSpec(None, description="The model failed (problem+json)"),
+    504: ResponseSpec(None, description="The model timed out (problem+json)"),
+}
+
+
+async def _respond(
+    request: Request[Any, Any, Any],
+    pipeline: NamedDependency[Pipeline],
+    document: Document,
+    options: SummaryOptions,
+) -> Any:
+    if wants_event_stream(request):
+        return event_stream(lambda on_delta: pipeline.summarize(document, options, on_delta))
+    return await pipeline.summarize(document, options)
+
+
+class SummaryController(Controller):
+    tags = ["summaries"]
+
+    @post(
+        "/v1/documents/{document_id:str}/summary",
+        status_code=HTTP_200_OK,
+        summary="Summarise a stored article; every sentence cites the article",
+        description=STREAM_DOC,
+        responses=ERRORS,
+    )
+    async def summarize_stored(
+        self,
+        request: Request[Any, Any, Any],
+        document_id: FromPath[str],
+        data: JSONBody[SummaryRequest],
+        store: NamedDependency[DocumentStore],
+        pipeline: NamedDependency[Pipeline],
+    ) -> Summary:
+        document = await load_document(store, document_id)
+        options = SummaryOptions(data.length, data.format, data.focus)
+        return await _respond(request, pipeline, document, options)  # type: ignore[no-any-return]
+
+    @post(
+        "/v1/summarize",
+        status_code=HTTP_200_OK,
+        summary="One-shot summary of a text (stored on the way; see document_id)",
+        description=STREAM_DOC,
+        responses=ERRORS,
+    )
+    async def summarize_text(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[SummarizeRequest],
+        store: NamedDependency[DocumentStore],
+        pipeline: NamedDependency[Pipeline],
+        settings: NamedDependency[Settings],
+    ) -> Summary:
+        document, _ = await ingest(store, settings, data.text, data.title, data.url)
+        options = SummaryOptions(data.length, data.format, data.focus)
+        return await _respond(request, pipeline, document, options)  # type: ignore[no-any-return]

@@ -1,0 +1,76 @@
+"""create_app(): builds the Litestar application; nothing happens at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+
+from service.api.answers import AnswerController
+from service.api.dependencies import provide_pipeline, provide_settings, provide_store
+from service.api.documents import DocumentController
+from service.api.errors import EXCEPTION_HANDLERS
+from service.api.health import healthz, readyz
+from service.api.summaries import SummaryController
+from service.errors import UnsupportedMediaType
+from service.llm.base import LLM
+from service.llm.factory import open_llm
+from service.pipeline.pipeline import Pipeline
+from service.settings import Settings
+from service.store.documents import DocumentStore
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Request bodies must be JSON (415 otherwise)."""
+    if connection.scope.get("method") not in _BODY_METHODS:
+        return
+    content_type = connection.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {content_type or 'no Content-Type'})"
+        )
+
+
+def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Litestar:
+    """The application; `llm` overrides the model the settings describe (tests)."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            store = DocumentStore(settings.database_path)
+            await store.open()
+            stack.push_async_callback(store.close)
+            model = llm if llm is not None else await stack.enter_async_context(open_llm(settings))
+            app.state.settings = settings
+            app.state.store = store
+            app.state.pipeline = Pipeline(model, settings)
+            yield
+
+    return Litestar(
+        route_handlers=[DocumentController, SummaryController, AnswerController, healthz, readyz],
+        dependencies={
+            "store": Provide(provide_store, sync_to_thread=False),
+            "pipeline": Provide(provide_pipeline, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        guards=[require_json],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Grounded summaries and answers",
+            version="1.0.0",
+            description="Summaries and answers whose every claim cites exact character spans "
+            "of the article (Unicode code points, 0-based, end-exclusive).",
+        ),
+    )

@@ -1,0 +1,101 @@
+"""Ground a model's short answer in the article, or decide the article does not say."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from service.domain import Citation, Document
+from service.grounding.citations import locate_in_sentence, make_citation
+from service.grounding.lexical import content_terms, coverage
+from service.retrieval.index import DocumentIndex
+
+# An answer string counts as found in a sentence at this rapidfuzz score (0-100).
+ANSWER_MATCH_MIN = 85.0
+# Above this score the article's own words replace the model's spelling of the answer.
+ANSWER_SNAP_MIN = 90.0
+# A paraphrased answer needs this share of its content words in one sentence.
+PARAPHRASE_SUPPORT_MIN = 0.6
+# The evidence sentence must mention this share of the question's content words;
+# below it the answer is treated as unsupported (tuned on the eval suite).
+QUESTION_RELEVANCE_MIN = 0.2
+
+_NO_ANSWER = re.compile(
+    r"^(?:none|null|n/?a|unknown|not (?:stated|mentioned|given|specified|known)|"
+    r"(?:the )?(?:article|text) does not (?:say|state|mention|specify)\b.*|"
+    r"no(?:t)? (?:answer|information)\b.*|unanswerable|cannot (?:be )?(?:answered|determined)\b.*)$",
+    re.IGNORECASE,
+)
+_STRIP = " \t\r\n\"'“”‘’.,;:"
+
+
+@dataclass(frozen=True, slots=True)
+class GroundedAnswer:
+    """The pipeline's verdict on one answer."""
+
+    answerable: bool
+    answer: str | None
+    citations: list[Citation]
+
+
+ABSTAIN = GroundedAnswer(answerable=False, answer=None, citations=[])
+
+
+def clean_answer(raw: str) -> str:
+    """The model's answer without quotes, stray punctuation or "no answer" phrases."""
+    answer = " ".join(raw.split()).strip(_STRIP)
+    if not answer or _NO_ANSWER.match(answer):
+        return ""
+    return answer
+
+
+def ground_answer(
+    index: DocumentIndex,
+    question: str,
+    raw_answer: str,
+    shown: list[int],
+    model_sentence: int | None = None,
+) -> GroundedAnswer:
+    """Find the shown sentence that supports the answer; abstain when none does."""
+    document = index.document
+    answer = clean_answer(raw_answer)
+    if not answer or not shown:
+        return ABSTAIN
+    question_terms = content_terms(question)
+    answer_terms = content_terms(answer)
+
+    best: tuple[float, float, int, int, int, int] | None = None  # key..., sentence, start, end
+    for sentence in shown:
+        located = locate_in_sentence(document, sentence, answer)
+        if located is None or located[2] < ANSWER_MATCH_MIN:
+            continue
+        relevance = coverage(question_terms, index.sentence_terms[sentence])
+        key = (located[2], relevance, int(sentence == model_sentence))
+        if best is None or key > best[:3]:
+            best = (*key, sentence, located[0], located[1])  # type: ignore[assignment]
+    if best is not None:
+        score, relevance, _, sentence, start, end = best
+        if relevance < QUESTION_RELEVANCE_MIN:
+            return ABSTAIN
+        text = document.text[start:end] if score >= ANSWER_SNAP_MIN else answer
+        return GroundedAnswer(True, text, [_sentence_citation(document, sentence, 1.0)])
+
+    # The answer is not a span of the article: accept it only as a close paraphrase
+    # of one shown sentence that is also about the question.
+    scored = [
+        (
+            coverage(answer_terms, index.sentence_terms[s]),
+            coverage(question_terms, index.sentence_terms[s]),
+            s,
+        )
+        for s in shown
+    ]
+    support, relevance, sentence = max(scored)
+    if support < PARAPHRASE_SUPPORT_MIN or relevance < QUESTION_RELEVANCE_MIN:
+        return ABSTAIN
+    return GroundedAnswer(True, answer, [_sentence_citation(document, sentence, support)])
+
+
+def _sentence_citation(document: Document, sentence: int, support: float) -> Citation:
+    start, end = document.sentence_spans[sentence]
+    return make_citation(document, start, end, sentence, support)

@@ -1,0 +1,39 @@
+"""Content words of a text (lowercased, Porter-stemmed, stopwords removed)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from bm25s.stopwords import STOPWORDS_EN
+from nltk.stem.porter import PorterStemmer
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOPWORDS = frozenset(STOPWORDS_EN)
+_stemmer = PorterStemmer()
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    # The vocabulary of a corpus is far smaller than its token count, so caching
+    # the (slow, pure-Python) stemmer makes stemming long articles cheap.
+    return _stemmer.stem(word)
+
+
+def words(text: str) -> list[str]:
+    """Lowercased word tokens."""
+    return _WORD.findall(text.lower())
+
+
+def content_terms(text: str) -> frozenset[str]:
+    """Stemmed non-stopword terms; falls back to all words for all-stopword text."""
+    tokens = words(text)
+    content = [t for t in tokens if t not in _STOPWORDS]
+    return frozenset(_stem(t) for t in (content or tokens))
+
+
+def coverage(claim: frozenset[str], evidence: frozenset[str]) -> float:
+    """Share of the claim's terms that the evidence contains (0 for an empty claim)."""
+    if not claim:
+        return 0.0
+    return len(claim & evidence) / len(claim)

@@ -1,0 +1,76 @@
+"""Use case: answer a question from one article, with verified citations."""
+
+from __future__ import annotations
+
+import anyio
+
+from service.domain import Answer, Usage
+from service.grounding.answers import ground_answer
+from service.llm.base import LLM, DeltaCallback, OutputSchema
+from service.pipeline.context import render_numbered, select_for_question
+from service.pipeline.replies import as_int, parse_reply
+from service.pipeline.streaming import VisibleTextStream, answer_text
+from service.prompts import load_prompt
+from service.retrieval.index import DocumentIndex
+
+ANSWER_SCHEMA = OutputSchema(
+    name="answer",
+    schema={
+        "type": "object",
+        "properties": {
+            # Short spans: small models otherwise answer with whole sentences.
+            "answer": {"type": "string", "maxLength": 120},
+            "sentence": {"type": "integer"},
+        },
+        "required": ["answer", "sentence"],
+        "additionalProperties": False,
+    },
+)
+
+
+def answer_prompt_version() -> str:
+    """Provenance of the answer prompt (part of every cache key)."""
+    return load_prompt("answer").version_tag
+
+
+async def answer_question(
+    llm: LLM,
+    index: DocumentIndex,
+    question: str,
+    *,
+    whole_budget: int,
+    retrieval_budget: int,
+    on_delta: DeltaCallback | None = None,
+) -> Answer:
+    """Ask the model, then ground its answer in the sentences it was shown."""
+    prompt = load_prompt("answer")
+    shown = select_for_question(index, question, whole_budget, retrieval_budget)
+    messages = prompt.render(article=render_numbered(index.document, shown), question=question)
+    stream = VisibleTextStream(answer_text, on_delta) if on_delta else None
+    completion = await llm.complete(
+        messages, max_tokens=prompt.max_tokens, schema=ANSWER_SCHEMA, on_delta=stream
+    )
+    reply = parse_reply(completion.content)
+    raw_answer = reply.get("answer")
+    number = as_int(reply.get("sentence"))
+    model_sentence = number - 1 if number is not None and number >= 1 else None
+    grounded = await anyio.to_thread.run_sync(
+        ground_answer,
+        index,
+        question,
+        raw_answer if isinstance(raw_answer, str) else "",
+        shown,
+        model_sentence,
+    )
+    usage = Usage()
+    usage.add(completion.prompt_tokens, completion.completion_tokens)
+    return Answer(
+        document_id=index.document.id,
+        question=question,
+        answerable=grounded.answerable,
+        answer=grounded.answer,
+        citations=grounded.citations,
+        model=completion.model,
+        prompt_version=prompt.version_tag,
+        usage=usage,
+    )

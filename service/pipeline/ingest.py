@@ -1,0 +1,76 @@
+"""Use case: validate, segment once and store an article."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import anyio
+
+from service.domain import Document
+from service.errors import InvalidInput, TextTooLarge
+from service.settings import Settings
+from service.store.documents import DocumentStore, document_id
+from service.text import segment
+
+# Control characters other than tab, newline and carriage return mark binary data.
+_CONTROL = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"} | {"\x7f"}
+
+
+def check_text(text: str, max_chars: int) -> None:
+    """Reject text the service cannot cite into: empty, too long, binary, unencodable."""
+    if len(text) > max_chars:
+        raise TextTooLarge(
+            f"text has {len(text)} characters; the limit is {max_chars} (MAX_TEXT_CHARS)"
+        )
+    if not text.strip():
+        raise InvalidInput("text is empty or only whitespace")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"text is not valid Unicode (unpaired surrogate at {exc.start})"
+        ) from exc
+    controls = sum(1 for ch in text[:100_000] if ch in _CONTROL)
+    if "\x00" in text or controls > 0.01 * min(len(text), 100_000):
+        raise InvalidInput("text looks like binary data (NUL or many control characters)")
+
+
+def check_question(question: str, max_chars: int) -> str:
+    """A question without surrounding whitespace, or a clear error."""
+    question = question.strip()
+    if not question:
+        raise InvalidInput("question is empty")
+    if len(question) > max_chars:
+        raise InvalidInput(f"question has {len(question)} characters; the limit is {max_chars}")
+    return question
+
+
+async def ingest(
+    store: DocumentStore,
+    settings: Settings,
+    text: str,
+    title: str | None = None,
+    url: str | None = None,
+) -> tuple[Document, bool]:
+    """Store a text (segmented once); returns (document, created). Same text, same id."""
+    check_text(text, settings.max_text_chars)
+    doc_id = document_id(text)
+    existing = await store.get(doc_id)
+    if existing is not None:
+        return existing, False
+    segmentation = await anyio.to_thread.run_sync(
+        segment, text, settings.chunk_tokens, settings.chunk_overlap_tokens
+    )
+    document = Document(
+        id=doc_id,
+        text=text,
+        title=title,
+        url=url,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        segmentation=segmentation,
+    )
+    created = await store.add(document)
+    if not created:
+        # Another request stored the same text first; answer with the stored one.
+        document = await store.get(doc_id) or document
+    return document, created

@@ -1,0 +1,112 @@
+"""The pipeline as the API and CLI see it: use cases plus caching and single-flight."""
+
+from __future__ import annotations
+
+import hashlib
+
+import anyio
+import msgspec
+
+from service.domain import Answer, Document, Summary
+from service.llm.base import LLM, DeltaCallback
+from service.pipeline.answer import answer_prompt_version, answer_question
+from service.pipeline.cache import ResultCache, SingleFlight
+from service.pipeline.context import fits_in_one_prompt
+from service.pipeline.summarize import SummaryOptions, summarize_document, summary_prompt_version
+from service.retrieval.index import DocumentIndex
+from service.settings import Settings
+
+
+def normalize_question(question: str) -> str:
+    """Collapse whitespace: questions that differ only in spacing share a cache entry."""
+    return " ".join(question.split())
+
+
+class Pipeline:
+    """Summaries and answers for stored documents; identical requests reach the model once."""
+
+    def __init__(self, llm: LLM, settings: Settings) -> None:
+        self.llm = llm
+        self._settings = settings
+        self._indexes: ResultCache[DocumentIndex] = ResultCache(64)
+        self._results: ResultCache[Summary | Answer] = ResultCache(settings.result_cache_size)
+        self._flight: SingleFlight[Summary | Answer] = SingleFlight()
+
+    async def index(self, document: Document) -> DocumentIndex:
+        """The document's lexical index, built once (off the event loop)."""
+        index = self._indexes.get(document.id)
+        if index is None:
+            index = await anyio.to_thread.run_sync(DocumentIndex.build, document)
+            self._indexes.put(document.id, index)
+        return index
+
+    def forget(self, document_id: str) -> None:
+        """Drop everything cached for a deleted document."""
+        self._indexes.drop_prefix(document_id)
+        self._results.drop_prefix(f"{document_id}|")
+
+    def _key(self, document: Document, *parts: str) -> str:
+        digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+        return f"{document.id}|{self.llm.model}|{digest}"
+
+    async def summarize(
+        self, document: Document, options: SummaryOptions, on_delta: DeltaCallback | None = None
+    ) -> Summary:
+        """A grounded summary, from cache when the same one was made before."""
+        long_document = not fits_in_one_prompt(document, self._settings.context_budget_tokens)
+        key = self._key(
+            document, "summary", summary_prompt_version(long_document), options.cache_key()
+        )
+
+        async def work() -> Summary:
+            index = await self.index(document)
+            summary = await summarize_document(
+                self.llm,
+                index,
+                options,
+                whole_budget=self._settings.context_budget_tokens,
+                on_delta=on_delta,
+            )
+            self._results.put(key, summary)
+            return summary
+
+        result = await self._cached_or_run(key, work, on_delta, lambda r: r.text)
+        assert isinstance(result, Summary)
+        return result
+
+    async def answer(
+        self, document: Document, question: str, on_delta: DeltaCallback | None = None
+    ) -> Answer:
+        """A grounded answer (or an abstention), from cache when asked before."""
+        question = normalize_question(question)
+        key = self._key(document, "answer", answer_prompt_version(), question)
+
+        async def work() -> Answer:
+            index = await self.index(document)
+            answer = await answer_question(
+                self.llm,
+                index,
+                question,
+                whole_budget=self._settings.context_budget_tokens,
+                retrieval_budget=self._settings.retrieval_budget_tokens,
+                on_delta=on_delta,
+            )
+            self._results.put(key, answer)
+            return answer
+
+        result = await self._cached_or_run(key, work, on_delta, lambda r: r.answer or "")
+        assert isinstance(result, Answer)
+        return result
+
+    async def _cached_or_run(self, key, work, on_delta, visible):  # type: ignore[no-untyped-def]
+        cached = self._results.get(key)
+        shared = cached is not None
+        if cached is None:
+            cached, shared = await self._flight.run(key, work)
+        if not shared:
+            return cached
+        # Served without a model call of its own: say so, and still stream the text.
+        result = msgspec.structs.replace(cached, cached=True)
+        if on_delta is not None and visible(result):
+            on_delta(visible(result))
+        return result

@@ -1,0 +1,237 @@
+"""Use case: summarise an article so that every sentence cites the article."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from service.domain import Summary, SummaryFormat, SummaryLength, SummarySentence, Usage
+from service.grounding.citations import make_citation
+from service.grounding.summaries import Draft, GroundedSentence, ground_summary
+from service.llm.base import LLM, Completion, DeltaCallback, LLMError, OutputSchema
+from service.pipeline.context import fits_in_one_prompt, group_sentences, render_numbered
+from service.pipeline.replies import as_int_list, parse_reply
+from service.pipeline.streaming import VisibleTextStream, summary_text
+from service.prompts import load_prompt
+from service.retrieval.index import DocumentIndex
+
+SENTENCES_FOR_LENGTH: dict[str, int] = {"short": 2, "medium": 4, "long": 7}
+MAP_SENTENCES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryOptions:
+    """What the client asked for."""
+
+    length: SummaryLength = "medium"
+    format: SummaryFormat = "paragraph"
+    focus: str | None = None
+
+    def cache_key(self) -> str:
+        return f"{self.length}:{self.format}:{self.focus or ''}"
+
+
+def summary_schema(max_items: int) -> OutputSchema:
+    """JSON schema of a summary reply with at most max_items sentences."""
+    return OutputSchema(
+        name="summary",
+        schema={
+            "type": "object",
+            "properties": {
+                "sentences": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": max_items,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "text": {"type": "string", "maxLength": 300},
+                            "sources": {
+                                "type": "array",
+                                "items": {"type": "integer"},
+                                "maxItems": 3,
+                            },
+                        },
+                        "required": ["text", "sources"],
+                        "additionalProperties": False,
+                    },
+                }
+            },
+            "required": ["sentences"],
+            "additionalProperties": False,
+        },
+    )
+
+
+def summary_prompt_version(long_document: bool) -> str:
+    """Provenance of the prompts a summary uses (part of every cache key)."""
+    if long_document:
+        return "+".join(load_prompt(n).version_tag for n in ("summary_map", "summary_reduce"))
+    return load_prompt("summary").version_tag
+
+
+def _focus_clause(focus: str | None) -> str:
+    return f" Focus on: {focus}" if focus else ""
+
+
+def _drafts(reply: dict[str, Any], source_map: list[list[int]] | None = None) -> list[Draft]:
+    """Drafts from a reply; sources are 1-based numbers in the prompt, mapped back
+    to article sentence indices (through source_map for reduce-step candidates)."""
+    items = reply.get("sentences")
+    drafts: list[Draft] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            continue
+        numbers = [n - 1 for n in as_int_list(item.get("sources", [])) if n >= 1]
+        if source_map is not None:
+            numbers = [s for n in numbers if n < len(source_map) for s in source_map[n]]
+        drafts.append(Draft(item["text"], numbers))
+    return drafts
+
+
+class _Calls:
+    """Runs model calls for one summary and adds up their usage."""
+
+    def __init__(self, llm: LLM) -> None:
+        self.llm = llm
+        self.usage = Usage()
+        self.model = llm.model
+
+    async def __call__(
+        self,
+        messages: Any,
+        max_tokens: int,
+        schema: OutputSchema,
+        on_delta: DeltaCallback | None = None,
+    ) -> dict[str, Any]:
+        completion: Completion = await self.llm.complete(
+            messages, max_tokens=max_tokens, schema=schema, on_delta=on_delta
+        )
+        self.usage.add(completion.prompt_tokens, completion.completion_tokens)
+        self.model = completion.model
+        return parse_reply(completion.content)
+
+
+async def summarize_document(
+    llm: LLM,
+    index: DocumentIndex,
+    options: SummaryOptions,
+    *,
+    whole_budget: int,
+    on_delta: DeltaCallback | None = None,
+) -> Summary:
+    """Draft with the model (map-reduce for long articles), then ground every sentence."""
+    document = index.document
+    count = SENTENCES_FOR_LENGTH[options.length]
+    style = "bullet-point" if options.format == "bullets" else "concise"
+    stream = VisibleTextStream(summary_text, on_delta) if on_delta else None
+    calls = _Calls(llm)
+    long_document = not fits_in_one_prompt(document, whole_budget)
+    if not long_document:
+        prompt = load_prompt("summary")
+        messages = prompt.render(
+            article=render_numbered(document, list(range(len(document.sentence_spans)))),
+            count=count,
+            style=style,
+            focus=_focus_clause(options.focus),
+        )
+        reply = await calls(messages, prompt.max_tokens, summary_schema(count), stream)
+        drafts = _drafts(reply)
+    else:
+        drafts = await _map_reduce(calls, index, count, style, options.focus, whole_budget, stream)
+    grounded = await anyio.to_thread.run_sync(ground_summary, index, drafts, count)
+    if not grounded:
+        grounded = _lead(index, count)
+    return _assemble(
+        document.id, grounded, options.format, calls, summary_prompt_version(long_document)
+    )
+
+
+async def _map_reduce(
+    calls: _Calls,
+    index: DocumentIndex,
+    count: int,
+    style: str,
+    focus: str | None,
+    whole_budget: int,
+    stream: DeltaCallback | None,
+) -> list[Draft]:
+    document = index.document
+    map_prompt = load_prompt("summary_map")
+    groups = group_sentences(document, whole_budget)
+
+    async def map_one(group: list[int]) -> list[Draft]:
+        messages = map_prompt.render(
+            article=render_numbered(document, group),
+            count=MAP_SENTENCES,
+            focus=_focus_clause(focus),
+        )
+        try:
+            return _drafts(
+                await calls(messages, map_prompt.max_tokens, summary_schema(MAP_SENTENCES))
+            )
+        except LLMError:
+            # One unreadable chunk summary should not sink the whole summary; the
+            # reduce step works from the others (a dead endpoint fails them all).
+            return []
+
+    # The LLM client bounds how many of these run at once.
+    mapped = await asyncio.gather(*(map_one(g) for g in groups))
+    candidates = [d for drafts in mapped for d in drafts]
+    if not candidates:
+        raise LLMError("the model produced no usable summary of any part of the article")
+    reduce_prompt = load_prompt("summary_reduce")
+    listing = "\n".join(f"[{i + 1}] {d.text}" for i, d in enumerate(candidates))
+    messages = reduce_prompt.render(
+        candidates=listing, count=count, style=style, focus=_focus_clause(focus)
+    )
+    try:
+        reply = await calls(messages, reduce_prompt.max_tokens, summary_schema(count), stream)
+    except LLMError:
+        return candidates
+    return _drafts(reply, [d.sources for d in candidates]) + candidates
+
+
+def _lead(index: DocumentIndex, count: int) -> list[GroundedSentence]:
+    """Extractive fallback when no drafted sentence could be grounded."""
+    document = index.document
+    result = []
+    for i, (start, end) in enumerate(document.sentence_spans[:count]):
+        result.append(
+            GroundedSentence(
+                document.text[start:end], [make_citation(document, start, end, i, 1.0)]
+            )
+        )
+    return result
+
+
+def _assemble(
+    document_id: str,
+    grounded: list[GroundedSentence],
+    fmt: SummaryFormat,
+    calls: _Calls,
+    prompt_version: str,
+) -> Summary:
+    prefix, separator = ("- ", "\n") if fmt == "bullets" else ("", " ")
+    parts: list[str] = []
+    sentences: list[SummarySentence] = []
+    offset = 0
+    for i, item in enumerate(grounded):
+        if i:
+            parts.append(separator)
+            offset += len(separator)
+        parts.append(prefix + item.text)
+        start = offset + len(prefix)
+        sentences.append(SummarySentence(item.text, start, start + len(item.text), item.citations))
+        offset = start + len(item.text)
+    return Summary(
+        document_id=document_id,
+        text="".join(parts),
+        sentences=sentences,
+        model=calls.model,
+        prompt_version=prompt_version,
+        usage=calls.usage,
+    )

@@ -1,0 +1,44 @@
+"""Small helpers for API tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+
+async def store(client: AsyncTestClient, text: str, **extra: Any) -> dict[str, Any]:  # type: ignore[type-arg]
+    """POST a document; return the stored document with text and sentence spans."""
+    created = await client.post("/v1/documents", json={"text": text, **extra})
+    assert created.status_code in (200, 201), created.text
+    detail = await client.get(f"/v1/documents/{created.json()['id']}")
+    assert detail.status_code == 200
+    return detail.json()  # type: ignore[no-any-return]
+
+
+def sentence_with(document: dict[str, Any], phrase: str) -> int:
+    """Index of the first sentence containing phrase."""
+    for i, (start, end) in enumerate(document["sentence_spans"]):
+        if phrase in document["text"][start:end]:
+            return i
+    raise AssertionError(f"no sentence contains {phrase!r}")
+
+
+def parse_sse(raw: str) -> list[tuple[str, str]]:
+    """(event, data) pairs of a server-sent event stream."""
+    events: list[tuple[str, str]] = []
+    for block in raw.replace("\r\n", "\n").split("\n\n"):
+        event, data = "message", []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+        if data:
+            events.append((event, "\n".join(data)))
+    return events
+
+
+def deltas(events: list[tuple[str, str]]) -> str:
+    return "".join(json.loads(d)["text"] for e, d in events if e == "delta")
