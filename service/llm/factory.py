@@ -24,18 +24,10 @@ async def open_llm(settings: Settings) -> AsyncIterator[LLM]:
     if settings.llm_replay:
         base_url = base_url or "http://127.0.0.1:9/v1"  # never called in replay mode
     elif base_url is None:
-        from service.llm.embedded import EmbeddedModelServer, locate_default_model
+        from service.llm.embedded import EmbeddedModelServer
 
-        model_path = settings.llm_model_path or locate_default_model()
-        embedded = EmbeddedModelServer(
-            model_path=model_path,
-            model_alias=settings.llm_model,
-            port=settings.llm_embedded_port,
-            n_ctx=settings.llm_context,
-            n_threads=settings.llm_threads,
-            startup_timeout_s=settings.llm_startup_timeout_s,
-        )
-        log.info("starting the embedded model server with %s", model_path)
+        embedded = EmbeddedModelServer.from_settings(settings)
+        log.info("starting the embedded model server: %s", " ".join(embedded.command()))
         await embedded.start()
         base_url = embedded.base_url
         if structured == "auto":
@@ -50,6 +42,7 @@ async def open_llm(settings: Settings) -> AsyncIterator[LLM]:
         concurrency=settings.llm_concurrency,
         structured_output=structured,
         temperature=settings.llm_temperature,
+        health_check=embedded.healthy if embedded is not None else None,
     )
     if settings.llm_cache_dir is not None:
         llm = RecordingLLM(llm, settings.llm_cache_dir, replay_only=settings.llm_replay)

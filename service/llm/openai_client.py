@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import openai
@@ -19,6 +20,7 @@ from service.llm.base import (
     OutputSchema,
 )
 from service.settings import StructuredOutput
+from service.text import count_tokens
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,18 @@ def _response_format(mode: StructuredOutput, schema: OutputSchema) -> dict[str, 
     return None
 
 
+def _rejects_response_format(exc: openai.APIStatusError) -> bool:
+    """True when an error says the server does not take this response_format.
+
+    OpenAI-style servers answer 400/422; llama-cpp-python answers 500 with a
+    validation message naming the allowed types ('text' or 'json_object').
+    """
+    if exc.status_code in (400, 422):
+        return True
+    message = str(exc).lower()
+    return exc.status_code == 500 and ("response_format" in message or "json_object" in message)
+
+
 class OpenAICompatibleLLM:
     """Chat completions through one `openai.AsyncOpenAI` client with bounded concurrency."""
 
@@ -53,7 +67,9 @@ class OpenAICompatibleLLM:
         concurrency: int,
         structured_output: StructuredOutput = "auto",
         temperature: float = 0.0,
+        health_check: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
+        self._health_check = health_check
         self._model = model
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
@@ -85,19 +101,24 @@ class OpenAICompatibleLLM:
             while True:
                 mode = self._modes[0]
                 response_format = _response_format(mode, schema) if schema else None
+                probing = response_format is not None and len(self._modes) > 1
                 try:
-                    return await self._call(messages, max_tokens, response_format, on_delta)
-                except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                    if response_format is None or len(self._modes) == 1:
-                        raise LLMError(f"model endpoint rejected the request: {exc}") from exc
+                    return await self._call(
+                        messages, max_tokens, response_format, on_delta, retry=not probing
+                    )
+                except openai.APIStatusError as exc:
+                    if not (probing and _rejects_response_format(exc)):
+                        if isinstance(
+                            exc, openai.BadRequestError | openai.UnprocessableEntityError
+                        ):
+                            raise LLMError(f"model endpoint rejected the request: {exc}") from exc
+                        raise LLMError(f"model endpoint answered HTTP {exc.status_code}") from exc
                     log.warning("endpoint rejected response_format=%s; trying the next form", mode)
                     self._modes.pop(0)
                 except openai.APITimeoutError as exc:
                     raise LLMTimeout("the model did not answer in time") from exc
                 except openai.APIConnectionError as exc:
                     raise LLMUnavailable(f"cannot reach the model endpoint: {exc}") from exc
-                except openai.APIStatusError as exc:
-                    raise LLMError(f"model endpoint answered HTTP {exc.status_code}") from exc
                 except (openai.APIResponseValidationError, ValueError) as exc:
                     # The body was not a chat completion at all (an HTML error page, junk).
                     raise LLMBadOutput(
@@ -110,7 +131,9 @@ class OpenAICompatibleLLM:
         max_tokens: int,
         response_format: dict[str, Any] | None,
         on_delta: DeltaCallback | None,
+        retry: bool = True,
     ) -> Completion:
+        client = self._client if retry else self._client.with_options(max_retries=0)
         kwargs: dict[str, Any] = {
             "model": self._model,
             "messages": messages,
@@ -120,7 +143,7 @@ class OpenAICompatibleLLM:
         if response_format is not None:
             kwargs["response_format"] = response_format
         if on_delta is None:
-            response = await self._client.chat.completions.create(**kwargs)
+            response = await client.chat.completions.create(**kwargs)
             choice = response.choices[0] if response.choices else None
             usage = response.usage
             return Completion(
@@ -134,7 +157,7 @@ class OpenAICompatibleLLM:
         finish_reason: str | None = None
         model = self._model
         prompt_tokens = completion_tokens = 0
-        stream = await self._client.chat.completions.create(
+        stream = await client.chat.completions.create(
             **kwargs, stream=True, stream_options={"include_usage": True}
         )
         async for chunk in stream:
@@ -148,8 +171,14 @@ class OpenAICompatibleLLM:
                     on_delta(choice.delta.content)
                 if choice.finish_reason:
                     finish_reason = choice.finish_reason
+        content = "".join(parts)
+        if prompt_tokens == 0 and completion_tokens == 0:
+            # Some servers (llama-cpp-python) send no usage when streaming: estimate it
+            # with our tokenizer so usage and cost reports are not silently zero.
+            prompt_tokens = sum(count_tokens(m["content"]) + 4 for m in messages)
+            completion_tokens = count_tokens(content)
         return Completion(
-            content="".join(parts),
+            content=content,
             model=model,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -158,6 +187,9 @@ class OpenAICompatibleLLM:
 
     async def ping(self) -> bool:
         """True when the endpoint lists its models within a few seconds."""
+        if self._health_check is not None:
+            # The embedded server answers /v1/models only between generations.
+            return await self._health_check()
         try:
             await self._client.with_options(timeout=5.0, max_retries=0).models.list()
         except openai.OpenAIError:

@@ -1,0 +1,183 @@
+"""The real service process over HTTP, with the embedded model and with a remote llama.cpp server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.llm.embedded import locate_default_model
+from tests.citations import assert_valid_citations
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def processes_matching(*needles: str) -> list[int]:
+    """Live pids whose command line contains every needle."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and all(n in cmdline for n in needles):
+            found.append(int(entry.name))
+    return found
+
+
+async def wait_ready(base: str, process: subprocess.Popen[bytes], within_s: float = 120) -> None:
+    deadline = time.monotonic() + within_s
+    async with httpx.AsyncClient(timeout=5) as http:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "service exited during start-up"
+            try:
+                if (await http.get(f"{base}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.25)
+    raise AssertionError("service did not become ready")
+
+
+def start_service(tmp_path: Path, port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_"))}
+    env.update({"DATABASE_PATH": str(tmp_path / "docs.sqlite3"), **extra_env})
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "service.log", "wb"),
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=30)
+
+
+async def exercise_api(base: str, article: str) -> None:
+    """Ingest, summarise and ask over HTTP; check the contract, not the model's quality."""
+    async with httpx.AsyncClient(base_url=base, timeout=180) as http:
+        created = await http.post("/v1/documents", json={"text": article})
+        assert created.status_code == 201, created.text
+        doc_id = created.json()["id"]
+        summary = await http.post(f"/v1/documents/{doc_id}/summary", json={"length": "short"})
+        assert summary.status_code == 200, summary.text
+        body = summary.json()
+        assert body["sentences"], body
+        assert assert_valid_citations(article, body) >= len(body["sentences"])
+        for question in ("Who interviewed Putin?", "What did Poland clarify?"):
+            answer = await http.post(f"/v1/documents/{doc_id}/answers", json={"question": question})
+            assert answer.status_code == 200, answer.text
+            answer_body = answer.json()
+            assert_valid_citations(article, answer_body)
+            if answer_body["answerable"]:
+                assert answer_body["answer"] and answer_body["citations"]
+            else:
+                assert answer_body["answer"] is None and answer_body["citations"] == []
+
+
+async def test_service_with_embedded_model_serves_and_stops_cleanly(tmp_path, sample_article):
+    port, model_port = free_port(), free_port()
+    process = start_service(
+        tmp_path, port, {"LLM_EMBEDDED_PORT": str(model_port), "LLM_CONTEXT": "4096"}
+    )
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}", process)
+        assert processes_matching("llama_cpp.server", str(model_port)), (
+            "embedded model server not running"
+        )
+        await exercise_api(f"http://127.0.0.1:{port}", sample_article)
+    finally:
+        code = stop(process)
+    # uvicorn re-raises the SIGTERM it handled after a graceful shutdown.
+    assert code in (0, -signal.SIGTERM), (tmp_path / "service.log").read_text()[-2000:]
+    assert "Application shutdown complete" in (tmp_path / "service.log").read_text()
+    deadline = time.monotonic() + 10
+    while processes_matching("llama_cpp.server", str(model_port)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert processes_matching("llama_cpp.server", str(model_port)) == [], "orphaned model server"
+
+
+@pytest.fixture
+def remote_llama() -> Iterator[str]:
+    """A llama.cpp server started separately, as a user's own server would be."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(locate_default_model()),
+            "--model_alias",
+            "remote-smollm2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "4096",
+            "--interrupt_requests",
+            "False",
+            "--verbose",
+            "False",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+async def test_service_with_remote_endpoint_uses_the_same_code_path(
+    tmp_path, sample_article, remote_llama
+):
+    port = free_port()
+    process = start_service(
+        tmp_path, port, {"LLM_BASE_URL": remote_llama, "LLM_MODEL": "remote-smollm2"}
+    )
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}", process)
+        # No embedded server of our own: the service talks to the remote one.
+        assert not [
+            p for p in processes_matching("llama_cpp.server") if str(process.pid) in _parent(p)
+        ]
+        await exercise_api(f"http://127.0.0.1:{port}", sample_article)
+    finally:
+        assert stop(process) in (0, -signal.SIGTERM)
+
+
+def _parent(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    except OSError:
+        return ""
