@@ -1,0 +1,109 @@
+"""CLI: `python -m evals run ...` (evals.runner) and `python -m evals compare OLD NEW`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from evals.gating import DEFAULT_THRESHOLDS
+from evals.prices import DEFAULT_PRICES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser for both subcommands."""
+    parser = argparse.ArgumentParser(prog="python -m evals", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the eval suite against the service")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--dataset",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="project JSONL, SQuAD JSON or MRQA JSONL file(s)",
+    )
+    source.add_argument(
+        "--suite",
+        type=Path,
+        metavar="FILE",
+        help="a suite file listing datasets with per-dataset task/limit (e.g. evals/suites/smoke.toml)",
+    )
+    source.add_argument(
+        "--smoke",
+        dest="suite",
+        action="store_const",
+        const=Path(__file__).resolve().parent / "suites" / "smoke.toml",
+        help="the smoke suite CI runs (same as --suite evals/suites/smoke.toml)",
+    )
+    run.add_argument(
+        "--task",
+        choices=("qa", "summary"),
+        default=None,
+        help="only this task (default: every task the datasets support)",
+    )
+    run.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="first N cases per dataset (questions for qa, documents otherwise)",
+    )
+    target = run.add_mutually_exclusive_group()
+    target.add_argument("--url", default=None, help="base URL of a running service")
+    target.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the Litestar app in-process instead of over the network",
+    )
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=2,
+        metavar="K",
+        help="requests in flight at once (default: 2)",
+    )
+    run.add_argument("--summary-length", choices=("short", "medium", "long"), default="medium")
+    run.add_argument("--out", type=Path, default=Path("eval-report"), metavar="DIR")
+    run.add_argument(
+        "--replay",
+        action="store_true",
+        help="replay recorded responses instead of calling the model",
+    )
+    run.add_argument("--thresholds", type=Path, default=DEFAULT_THRESHOLDS, metavar="FILE")
+    run.add_argument("--prices", type=Path, default=DEFAULT_PRICES, metavar="FILE")
+
+    cmp = sub.add_parser("compare", help="compare two report.json files (paired bootstrap)")
+    cmp.add_argument("old", type=Path, metavar="OLD.json")
+    cmp.add_argument("new", type=Path, metavar="NEW.json")
+    cmp.add_argument("--resamples", type=int, default=1000)
+    cmp.add_argument("--seed", type=int, default=0)
+    return parser  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        # Imported lazily: the runner pulls in the HTTP client and possibly the service.
+        try:
+            runner = importlib.import_module("evals.runner")
+        except ModuleNotFoundError as exc:
+            if exc.name != "evals.runner":
+                raise
+            print("evals.runner is not available yet", file=sys.stderr)
+            return 2
+        return int(runner.run(args) or 0)
+
+    from evals.compare import compare, format_comparison
+
+    comparison = compare(args.old, args.new, resamples=args.resamples, seed=args.seed)
+    print(format_comparison(comparison))
+    return 1 if comparison.quality_regressions else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
