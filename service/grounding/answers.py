@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from service.domain import Citation, Document
 from service.grounding.citations import locate_in_sentence, make_citation
-from service.grounding.lexical import content_terms, coverage
+from service.grounding.lexical import content_terms, coverage, is_known
 from service.retrieval.index import DocumentIndex
 
 # An answer string counts as found in a sentence at this rapidfuzz score (0-100).
@@ -43,10 +43,33 @@ ABSTAIN = GroundedAnswer(answerable=False, answer=None, citations=[])
 
 def clean_answer(raw: str) -> str:
     """The model's answer without quotes, stray punctuation or "no answer" phrases."""
+    # Constrained decoding lets a small model "close" the JSON inside the string
+    # ('2014 }\nThe article is...'): what follows a line break or brace is not answer.
+    raw = re.split(r"\s*[{}]|\n\s*\n", raw, maxsplit=1)[0]
     answer = " ".join(raw.split()).strip(_STRIP)
     if not answer or _NO_ANSWER.match(answer):
         return ""
     return answer
+
+
+_WORD = re.compile(r"\w+")
+
+
+def trim_to_new_words(
+    text: str, start: int, end: int, question_terms: frozenset[str]
+) -> tuple[int, int]:
+    """Narrow an answer span by dropping leading/trailing words the question already
+    says (or stopwords): "Dmitry Peskov, Kremlin spokesperson" -> "Dmitry Peskov"
+    for "Who is the Kremlin spokesperson?". The span stays a substring of the text."""
+    words = list(_WORD.finditer(text, start, end))
+    first, last = 0, len(words)
+    while first < last - 1 and is_known(words[first].group(), question_terms):
+        first += 1
+    while last - 1 > first and is_known(words[last - 1].group(), question_terms):
+        last -= 1
+    if not words or all(is_known(w.group(), question_terms) for w in words[first:last]):
+        return start, end
+    return words[first].start(), words[last - 1].end()
 
 
 def ground_answer(
@@ -77,7 +100,11 @@ def ground_answer(
         score, relevance, _, sentence, start, end = best
         if relevance < QUESTION_RELEVANCE_MIN:
             return ABSTAIN
-        text = document.text[start:end] if score >= ANSWER_SNAP_MIN else answer
+        if score >= ANSWER_SNAP_MIN:
+            start, end = trim_to_new_words(document.text, start, end, question_terms)
+            text = document.text[start:end]
+        else:
+            text = answer
         return GroundedAnswer(True, text, [_sentence_citation(document, sentence, 1.0)])
 
     # The answer is not a span of the article: accept it only as a close paraphrase

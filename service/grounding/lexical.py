@@ -25,6 +25,17 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def stem_words(tokens: list[str]) -> list[str]:
+    """Porter stems of lowercased tokens (the stemmer bm25s is given)."""
+    return [_stem(t.lower()) for t in tokens]
+
+
+def is_known(word: str, terms: frozenset[str]) -> bool:
+    """True for a stopword or a word whose stem is among terms."""
+    lowered = word.lower()
+    return lowered in _STOPWORDS or _stem(lowered) in terms
+
+
 def content_terms(text: str) -> frozenset[str]:
     """Stemmed non-stopword terms; falls back to all words for all-stopword text."""
     tokens = words(text)

@@ -40,11 +40,12 @@ async def answer_question(
     *,
     whole_budget: int,
     retrieval_budget: int,
+    max_sentences: int = 0,
     on_delta: DeltaCallback | None = None,
 ) -> Answer:
     """Ask the model, then ground its answer in the sentences it was shown."""
     prompt = load_prompt("answer")
-    shown = select_for_question(index, question, whole_budget, retrieval_budget)
+    shown = select_for_question(index, question, whole_budget, retrieval_budget, max_sentences)
     messages = prompt.render(article=render_numbered(index.document, shown), question=question)
     stream = VisibleTextStream(answer_text, on_delta) if on_delta else None
     completion = await llm.complete(

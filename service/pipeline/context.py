@@ -25,10 +25,27 @@ def fits_in_one_prompt(document: Document, budget_tokens: int) -> bool:
 
 
 def select_for_question(
-    index: DocumentIndex, question: str, whole_budget: int, retrieval_budget: int
+    index: DocumentIndex,
+    question: str,
+    whole_budget: int,
+    retrieval_budget: int,
+    max_sentences: int = 0,
 ) -> list[int]:
     """All sentences of a short article; for a long one, the best BM25 chunks for the
-    question, added while their new sentences fit the retrieval budget."""
+    question, added while their new sentences fit the retrieval budget. With
+    max_sentences > 0, only that many best BM25 sentences are shown (small models
+    answer better without distractors)."""
+    candidates = _candidates(index, question, whole_budget, retrieval_budget)
+    if 0 < max_sentences < len(candidates):
+        allowed = set(candidates)
+        best = [s for s in index.rank_sentences(question) if s in allowed][:max_sentences]
+        return sorted(best)
+    return candidates
+
+
+def _candidates(
+    index: DocumentIndex, question: str, whole_budget: int, retrieval_budget: int
+) -> list[int]:
     document = index.document
     n = len(document.sentence_spans)
     if fits_in_one_prompt(document, whole_budget):

@@ -79,7 +79,13 @@ class Pipeline:
     ) -> Answer:
         """A grounded answer (or an abstention), from cache when asked before."""
         question = normalize_question(question)
-        key = self._key(document, "answer", answer_prompt_version(), question)
+        key = self._key(
+            document,
+            "answer",
+            answer_prompt_version(),
+            str(self._settings.answer_context_sentences),
+            question,
+        )
 
         async def work() -> Answer:
             index = await self.index(document)
@@ -89,6 +95,7 @@ class Pipeline:
                 question,
                 whole_budget=self._settings.context_budget_tokens,
                 retrieval_budget=self._settings.retrieval_budget_tokens,
+                max_sentences=self._settings.answer_context_sentences,
                 on_delta=on_delta,
             )
             self._results.put(key, answer)

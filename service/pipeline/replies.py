@@ -27,10 +27,28 @@ def parse_reply(content: str) -> dict[str, Any]:
             # A reply cut at max_tokens: keep what was complete, close the rest.
             value = jiter.from_json(text.encode(), partial_mode="trailing-strings")
         except ValueError as exc:
-            raise LLMBadOutput(f"the model reply is not valid JSON: {exc}") from exc
+            value = _salvage_strings(text)
+            if not value:
+                raise LLMBadOutput(f"the model reply is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise LLMBadOutput("the model reply is not a JSON object")
     return value
+
+
+_STRING_FIELD = re.compile(r'"(\w+)"\s*:\s*"((?:[^"\\]|\\.)*)"?', re.DOTALL)
+
+
+def _salvage_strings(text: str) -> dict[str, Any]:
+    """Top-level string fields of JSON too broken for any parser (small models
+    write things like `"sentence": 1723098645922312` after a cut-off string)."""
+    fields: dict[str, Any] = {}
+    for name, raw in _STRING_FIELD.findall(text):
+        if name not in fields:
+            try:
+                fields[name] = json.loads(f'"{raw}"', strict=False)
+            except json.JSONDecodeError:
+                fields[name] = raw
+    return fields
 
 
 def partial_reply(content: str) -> Any:

@@ -1,4 +1,4 @@
-"""Per-document lexical index: sentence terms for support scores, BM25 over chunks."""
+"""Per-document lexical index: sentence terms for support scores, BM25 for retrieval."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import bm25s
 import numpy as np
 
 from service.domain import Document
-from service.grounding.lexical import content_terms
+from service.grounding.lexical import content_terms, stem_words
 
 
 @dataclass
@@ -18,6 +18,7 @@ class DocumentIndex:
     document: Document
     sentence_terms: list[frozenset[str]]
     _chunk_bm25: bm25s.BM25 | None = field(default=None, repr=False)
+    _sentence_bm25: bm25s.BM25 | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, document: Document) -> DocumentIndex:
@@ -30,22 +31,31 @@ class DocumentIndex:
     def rank_chunks(self, query: str) -> list[int]:
         """Chunk indices by BM25 score for the query, best first (ties keep order)."""
         chunks = self.document.segmentation.chunks
-        if len(chunks) <= 1:
-            return list(range(len(chunks)))
-        if self._chunk_bm25 is None:
-            corpus = [self.document.text[c.start : c.end] for c in chunks]
-            retriever = bm25s.BM25()
-            retriever.index(
-                bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False
-            )
-            self._chunk_bm25 = retriever
-        query_tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
-        if not query_tokens.vocab:
-            return list(range(len(chunks)))
-        scores = self._chunk_bm25.get_scores(_query_terms(query_tokens))
-        return [int(i) for i in np.argsort(-scores, kind="stable")]
+        if self._chunk_bm25 is None and len(chunks) > 1:
+            self._chunk_bm25 = _bm25([self.document.text[c.start : c.end] for c in chunks])
+        return _rank(self._chunk_bm25, query, len(chunks))
+
+    def rank_sentences(self, query: str) -> list[int]:
+        """Sentence indices by BM25 score for the query, best first (ties keep order)."""
+        spans = self.document.sentence_spans
+        if self._sentence_bm25 is None and len(spans) > 1:
+            self._sentence_bm25 = _bm25([self.document.text[s:e] for s, e in spans])
+        return _rank(self._sentence_bm25, query, len(spans))
 
 
-def _query_terms(tokenized: bm25s.tokenization.Tokenized) -> list[str]:
+def _bm25(corpus: list[str]) -> bm25s.BM25:
+    retriever = bm25s.BM25()
+    tokens = bm25s.tokenize(corpus, stopwords="en", stemmer=stem_words, show_progress=False)
+    retriever.index(tokens, show_progress=False)
+    return retriever
+
+
+def _rank(retriever: bm25s.BM25 | None, query: str, n: int) -> list[int]:
+    if retriever is None:
+        return list(range(n))
+    tokenized = bm25s.tokenize([query], stopwords="en", stemmer=stem_words, show_progress=False)
+    if not tokenized.vocab:
+        return list(range(n))
     inverse = {v: k for k, v in tokenized.vocab.items()}
-    return [inverse[i] for i in tokenized.ids[0]]
+    scores = retriever.get_scores([inverse[i] for i in tokenized.ids[0]])
+    return [int(i) for i in np.argsort(-scores, kind="stable")]
