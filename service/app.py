@@ -24,6 +24,7 @@ from service.llm.factory import open_llm
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
 from service.store.documents import DocumentStore
+from service.web import WEB_ROUTES
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -57,7 +58,14 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             yield
 
     return Litestar(
-        route_handlers=[DocumentController, SummaryController, AnswerController, healthz, readyz],
+        route_handlers=[
+            DocumentController,
+            SummaryController,
+            AnswerController,
+            healthz,
+            readyz,
+            *WEB_ROUTES,
+        ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "pipeline": Provide(provide_pipeline, sync_to_thread=False),

@@ -85,6 +85,10 @@ class Settings:
     # chunks) show the model only the N sentences BM25 ranks best for the question;
     # 0 shows them all. 4 scored best with the embedded model (see README, evals).
     answer_context_sentences: int = 4
+    # SUMMARY_MODE: extractive (the article sentences the model's sentences rest on; scored
+    # best with the embedded model) or abstractive (the model's own sentences, each
+    # verified against the article; better with larger models).
+    summary_mode: Literal["abstractive", "extractive"] = "extractive"
     # RESULT_CACHE_SIZE: summaries/answers kept in memory (identical requests cost nothing).
     result_cache_size: int = 2_048
 
@@ -133,6 +137,9 @@ class Settings:
         put("retrieval_budget_tokens", "RETRIEVAL_BUDGET_TOKENS", cast=int)
         put("result_cache_size", "RESULT_CACHE_SIZE", cast=int)
         put("answer_context_sentences", "ANSWER_CONTEXT_SENTENCES", cast=int)
+        put("summary_mode", "SUMMARY_MODE")
+        if values.get("summary_mode", "extractive") not in {"abstractive", "extractive"}:
+            raise ValueError("SUMMARY_MODE: expected abstractive|extractive")
         if values.get("llm_structured_output", "auto") not in {
             "auto",
             "json_schema",

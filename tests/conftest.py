@@ -55,6 +55,7 @@ def settings(upstream: ScriptedUpstream, tmp_path: Path) -> Settings:
         llm_max_retries=0,
         llm_timeout_s=5.0,
         llm_structured_output="json_schema",
+        summary_mode="abstractive",
     )
 
 

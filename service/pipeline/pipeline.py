@@ -55,7 +55,11 @@ class Pipeline:
         """A grounded summary, from cache when the same one was made before."""
         long_document = not fits_in_one_prompt(document, self._settings.context_budget_tokens)
         key = self._key(
-            document, "summary", summary_prompt_version(long_document), options.cache_key()
+            document,
+            "summary",
+            summary_prompt_version(long_document),
+            self._settings.summary_mode,
+            options.cache_key(),
         )
 
         async def work() -> Summary:
@@ -65,6 +69,7 @@ class Pipeline:
                 index,
                 options,
                 whole_budget=self._settings.context_budget_tokens,
+                extractive=self._settings.summary_mode == "extractive",
                 on_delta=on_delta,
             )
             self._results.put(key, summary)

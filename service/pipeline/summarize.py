@@ -121,6 +121,7 @@ async def summarize_document(
     options: SummaryOptions,
     *,
     whole_budget: int,
+    extractive: bool = False,
     on_delta: DeltaCallback | None = None,
 ) -> Summary:
     """Draft with the model (map-reduce for long articles), then ground every sentence."""
@@ -145,6 +146,8 @@ async def summarize_document(
     grounded = await anyio.to_thread.run_sync(ground_summary, index, drafts, count)
     if not grounded:
         grounded = _lead(index, count)
+    elif extractive:
+        grounded = _extract(index, grounded, count)
     return _assemble(
         document.id, grounded, options.format, calls, summary_prompt_version(long_document)
     )
@@ -193,6 +196,28 @@ async def _map_reduce(
     except LLMError:
         return candidates
     return _drafts(reply, [d.sources for d in candidates]) + candidates
+
+
+def _extract(
+    index: DocumentIndex, grounded: list[GroundedSentence], count: int
+) -> list[GroundedSentence]:
+    """The article sentences the model's sentences rest on, in article order: the model
+    chooses what matters, the article supplies the words (no paraphrase to get wrong).
+    Short selections are topped up with the article's opening sentences, where news
+    puts its most important facts."""
+    document = index.document
+    chosen = {g.citations[0].sentence for g in grounded}
+    for i in range(len(document.sentence_spans)):
+        if len(chosen) >= count:
+            break
+        chosen.add(i)
+    chosen = sorted(chosen)
+    result = []
+    for i in chosen:
+        start, end = document.sentence_spans[i]
+        citation = make_citation(document, start, end, i, 1.0)
+        result.append(GroundedSentence(document.text[start:end], [citation]))
+    return result
 
 
 def _lead(index: DocumentIndex, count: int) -> list[GroundedSentence]:

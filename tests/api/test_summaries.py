@@ -132,3 +132,29 @@ async def test_summarize_one_shot_returns_the_document_id(client, upstream, samp
     stored = await client.get(f"/v1/documents/{body['document_id']}")
     assert stored.status_code == 200
     assert_valid_citations(sample_article, body)
+
+
+async def test_extractive_mode_returns_the_article_sentences_the_model_chose(
+    settings, upstream, sample_article
+):
+    from dataclasses import replace
+
+    from litestar.testing import AsyncTestClient
+
+    from service.app import create_app
+
+    async with AsyncTestClient(
+        app=create_app(replace(settings, summary_mode="extractive"))
+    ) as client:
+        document = await store(client, sample_article)
+        upstream.enqueue(json_reply({"sentences": [FAITHFUL[1], INVENTED]}))
+        body = (
+            await client.post(f"/v1/documents/{document['id']}/summary", json={"length": "short"})
+        ).json()
+    poland = sentence_with(document, "Poland clarified")
+    # The model's grounded sentence becomes the article's own sentence; the invented
+    # one is dropped and the opening sentence tops the summary up to two.
+    assert [s["citations"][0]["sentence"] for s in body["sentences"]] == [0, poland]
+    start, end = document["sentence_spans"][poland]
+    assert body["sentences"][1]["text"] == sample_article[start:end]
+    assert_valid_citations(sample_article, body)

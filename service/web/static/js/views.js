@@ -1,0 +1,84 @@
+// DOM for summaries and answers. A "claim" is a summary sentence or an answer:
+// a focusable element that carries its citations, for the page to highlight.
+
+import { formatSupport } from "./spans.js";
+
+export const NOT_IN_ARTICLE = "The article does not say.";
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** A claim: role=button so Enter/Space work, inline so sentences flow as prose. */
+function claim(text, citations, label) {
+  const node = element("span", "claim", text);
+  node.setAttribute("role", "button");
+  node.tabIndex = 0;
+  node.setAttribute("aria-pressed", "false");
+  node.claim = { citations, label };
+  const passages = citations.length === 1 ? "1 cited passage" : `${citations.length} cited passages`;
+  node.title = `${label}: ${passages} (Enter shows them in the article)`;
+  return node;
+}
+
+/** The grounded summary: a paragraph of claims, or a bullet list of them. */
+export function renderSummary(container, summary, format) {
+  container.replaceChildren();
+  if (!summary.sentences.length) {
+    container.append(
+      element(
+        "p",
+        "empty",
+        "No sentence of the model's summary could be verified against the article. " +
+          "Try another length or focus.",
+      ),
+    );
+    return;
+  }
+  const claims = summary.sentences.map((s, i) => claim(s.text, s.citations, `Summary sentence ${i + 1}`));
+  if (format === "bullets") {
+    const list = element("ul", "summary-list");
+    for (const c of claims) {
+      const item = element("li");
+      item.append(c);
+      list.append(item);
+    }
+    container.append(list);
+  } else {
+    const paragraph = element("p", "summary-text");
+    claims.forEach((c, i) => paragraph.append(...(i ? [" ", c] : [c])));
+    container.append(paragraph);
+  }
+  container.append(element("p", "meta", describeRun(summary)));
+}
+
+/** One history entry: the question, then the cited answer or a plain "does not say". */
+export function renderAnswer(answer) {
+  const item = element("li", "qa");
+  item.append(element("p", "q", answer.question));
+  const reply = element("p", "a");
+  if (answer.answerable && answer.answer) {
+    const node = claim(answer.answer, answer.citations, `Answer to “${answer.question}”`);
+    reply.append(node);
+    const best = Math.max(...answer.citations.map((c) => c.support));
+    if (Number.isFinite(best)) reply.append(" ", element("span", "badge", `support ${formatSupport(best)}`));
+  } else {
+    reply.classList.add("none");
+    reply.textContent = NOT_IN_ARTICLE;
+  }
+  item.append(reply, element("p", "meta", describeRun(answer)));
+  return item;
+}
+
+/** Which model wrote it, and what it cost: the fine print under each result. */
+function describeRun(result) {
+  const parts = [result.model];
+  const usage = result.usage || {};
+  if (usage.total_tokens) parts.push(`${usage.total_tokens} tokens`);
+  if (result.cached) parts.push("from cache");
+  if (result.degraded) parts.push("partly grounded (degraded)");
+  return parts.filter(Boolean).join(" · ");
+}
