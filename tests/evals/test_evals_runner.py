@@ -1,0 +1,132 @@
+"""The eval runner end to end (in-process service, scripted model): reports, gating exit codes, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evals.__main__ import main
+from tests.fakes.upstream import json_reply
+
+ARTICLE = (
+    "Normandy is a region in France. The Normans were descended from Norse raiders. "
+    "Rollo was their first leader."
+)
+CASES = {
+    "id": "tiny",
+    "title": "Normans",
+    "source": "test",
+    "text": ARTICLE,
+    "questions": [
+        {
+            "id": "q1",
+            "question": "In what country is Normandy?",
+            "answerable": True,
+            "answers": [{"text": "France", "start": ARTICLE.index("France")}],
+        },
+        {
+            "id": "q2",
+            "question": "Who was the first leader of the Normans?",
+            "answerable": True,
+            "answers": [{"text": "Rollo", "start": ARTICLE.index("Rollo")}],
+        },
+    ],
+}
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.jsonl"
+    path.write_text(json.dumps(CASES) + "\n", "utf-8")
+    return path
+
+
+@pytest.fixture
+def scripted_env(upstream, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLM_BASE_URL", upstream.url)
+    monkeypatch.setenv("LLM_MODEL", "scripted")
+    monkeypatch.setenv("LLM_CACHE_DIR", str(tmp_path / "recordings"))
+    monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+    return upstream
+
+
+def _thresholds(tmp_path: Path, f1_min: float) -> Path:
+    path = tmp_path / f"thresholds-{f1_min}.toml"
+    path.write_text(f"[qa]\nf1_min = {f1_min}\n", "utf-8")
+    return path
+
+
+def test_run_writes_all_reports_and_passes_its_gates(scripted_env, dataset, tmp_path):
+    scripted_env.enqueue(
+        json_reply({"answer": "France", "sentence": 1}),
+        json_reply({"answer": "Rollo", "sentence": 3}),
+    )
+    out = tmp_path / "out"
+    code = main(
+        [
+            "run",
+            "--dataset",
+            str(dataset),
+            "--task",
+            "qa",
+            "--out",
+            str(out),
+            "--thresholds",
+            str(_thresholds(tmp_path, 0.9)),
+        ]
+    )
+    assert code == 0
+    assert {p.name for p in out.iterdir()} >= {
+        "report.json",
+        "report.md",
+        "junit.xml",
+        "report.html",
+    }
+    report = json.loads((out / "report.json").read_text())
+    cases = [c for c in report["cases"] if c["system"] == "model"]
+    assert sorted(c["prediction"] for c in cases) == ["France", "Rollo"]
+    assert scripted_env.calls == 2
+
+
+def test_run_exits_1_when_a_threshold_fails(scripted_env, dataset, tmp_path):
+    scripted_env.default = json_reply({"answer": "Norse raiders", "sentence": 2})
+    code = main(
+        [
+            "run",
+            "--dataset",
+            str(dataset),
+            "--task",
+            "qa",
+            "--out",
+            str(tmp_path / "out"),
+            "--thresholds",
+            str(_thresholds(tmp_path, 0.9)),
+        ]
+    )
+    assert code == 1
+    assert "FAIL" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_rerun_replays_recordings_and_resumes_without_model_calls(scripted_env, dataset, tmp_path):
+    scripted_env.default = json_reply({"answer": "France", "sentence": 1})
+    args = [
+        "run",
+        "--dataset",
+        str(dataset),
+        "--task",
+        "qa",
+        "--thresholds",
+        str(_thresholds(tmp_path, 0.0)),
+    ]
+    assert main([*args, "--out", str(tmp_path / "first")]) == 0
+    calls = scripted_env.calls
+    # Same out dir: resumed from the checkpoint, nothing is asked again.
+    assert main([*args, "--out", str(tmp_path / "first")]) == 0
+    # New out dir with --replay: answered from the recordings, offline.
+    assert main([*args, "--out", str(tmp_path / "replayed"), "--replay"]) == 0
+    assert scripted_env.calls == calls
+    first = json.loads((tmp_path / "first" / "report.json").read_text())["aggregates"]
+    replayed = json.loads((tmp_path / "replayed" / "report.json").read_text())["aggregates"]
+    assert first["qa"]["model"]["f1"] == replayed["qa"]["model"]["f1"]
