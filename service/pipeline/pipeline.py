@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 
 import anyio
 import msgspec
@@ -15,6 +16,16 @@ from service.pipeline.context import fits_in_one_prompt
 from service.pipeline.summarize import SummaryOptions, summarize_document, summary_prompt_version
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings
+
+Result = Summary | Answer
+
+
+def _summary_text(result: Result) -> str:
+    return result.text if isinstance(result, Summary) else ""
+
+
+def _answer_text(result: Result) -> str:
+    return (result.answer or "") if isinstance(result, Answer) else ""
 
 
 def normalize_question(question: str) -> str:
@@ -75,7 +86,7 @@ class Pipeline:
             self._results.put(key, summary)
             return summary
 
-        result = await self._cached_or_run(key, work, on_delta, lambda r: r.text)
+        result = await self._cached_or_run(key, work, on_delta, _summary_text)
         assert isinstance(result, Summary)
         return result
 
@@ -106,11 +117,17 @@ class Pipeline:
             self._results.put(key, answer)
             return answer
 
-        result = await self._cached_or_run(key, work, on_delta, lambda r: r.answer or "")
+        result = await self._cached_or_run(key, work, on_delta, _answer_text)
         assert isinstance(result, Answer)
         return result
 
-    async def _cached_or_run(self, key, work, on_delta, visible):  # type: ignore[no-untyped-def]
+    async def _cached_or_run(
+        self,
+        key: str,
+        work: Callable[[], Awaitable[Result]],
+        on_delta: DeltaCallback | None,
+        visible: Callable[[Result], str],
+    ) -> Result:
         cached = self._results.get(key)
         shared = cached is not None
         if cached is None:

@@ -8,6 +8,8 @@ import { renderAnswer, renderSummary } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
+  sourceDetails: $("source-details"),
+  sourceSummary: $("source-summary"),
   sourceForm: $("source-form"),
   text: $("text"),
   file: $("file"),
@@ -111,6 +113,9 @@ function openDocument(detail) {
   state.pinned = null;
   clearHighlights();
   ui.articleMeta.textContent = `· ${detail.title ? `${detail.title} · ` : ""}${detail.chars} characters, ${detail.sentences} sentences`;
+  // The article is chosen: fold its forms away so the summary and questions move up.
+  ui.sourceDetails.open = false;
+  ui.sourceSummary.textContent = "Use another article";
   ui.summary.replaceChildren();
   ui.summaryLive.hidden = true;
   ui.history.replaceChildren(...store.listAnswers(detail.id).map(renderAnswer));
@@ -300,7 +305,7 @@ function start() {
   });
   ui.summaryForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (state.document) busy("Summarising: the model is writing…", summarize);
+    if (state.document) busy("Summarizing: the model is writing…", summarize);
   });
   ui.questionForm.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -38,21 +38,34 @@ export function renderSummary(container, summary, format) {
     );
     return;
   }
-  const claims = summary.sentences.map((s, i) => claim(s.text, s.citations, `Summary sentence ${i + 1}`));
+  // Each claim is followed by the numbers of the article sentences it cites, which
+  // also shows where one sentence ends and the next begins in a paragraph.
+  const claims = summary.sentences.map((s, i) => [
+    claim(s.text, s.citations, `Summary sentence ${i + 1}`),
+    sentenceNumbers(s.citations),
+  ]);
   if (format === "bullets") {
     const list = element("ul", "summary-list");
-    for (const c of claims) {
+    for (const parts of claims) {
       const item = element("li");
-      item.append(c);
+      item.append(...parts);
       list.append(item);
     }
     container.append(list);
   } else {
     const paragraph = element("p", "summary-text");
-    claims.forEach((c, i) => paragraph.append(...(i ? [" ", c] : [c])));
+    claims.forEach((parts, i) => paragraph.append(...(i ? [" ", ...parts] : parts)));
     container.append(paragraph);
   }
   container.append(element("p", "meta", describeRun(summary)));
+}
+
+/** "[3, 5]": the cited article sentences, numbered from 1 like the service's prompts. */
+function sentenceNumbers(citations) {
+  const numbers = [...new Set(citations.map((c) => c.sentence + 1))].sort((a, b) => a - b);
+  const node = element("sup", "ref", numbers.length ? `[${numbers.join(", ")}]` : "");
+  node.title = "article sentences cited";
+  return node;
 }
 
 /** One history entry: the question, then the cited answer or a plain "does not say". */
