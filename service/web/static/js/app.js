@@ -55,20 +55,26 @@ function clearError() {
   ui.error.textContent = "";
 }
 
-/** Run `work` with the page busy: one model call at a time, a visible status, Stop. */
+/**
+ * Run `work` with the page busy: one call at a time, a visible status, Stop.
+ * What `work` returns is announced to screen readers when it is done.
+ */
 async function busy(message, work) {
-  if (state.controller) return;
+  if (state.controller) return; // one call at a time: later submissions are ignored
   clearError();
   state.controller = new AbortController();
   document.body.dataset.busy = "true";
   ui.tools.setAttribute("aria-busy", "true");
-  for (const button of document.querySelectorAll("form button")) button.disabled = true;
+  // aria-disabled, not disabled: a disabled button would drop the keyboard focus.
+  for (const button of document.querySelectorAll("form button")) button.setAttribute("aria-disabled", "true");
+  ui.status.classList.remove("quiet");
   ui.status.textContent = message;
   ui.status.classList.add("working");
   ui.cancel.hidden = false;
   try {
-    await work(state.controller.signal);
-    ui.status.textContent = "";
+    const done = await work(state.controller.signal);
+    ui.status.textContent = done || "";
+    ui.status.classList.add("quiet");
   } catch (error) {
     if (error.name === "AbortError") {
       ui.status.textContent = "Stopped.";
@@ -88,7 +94,7 @@ async function busy(message, work) {
 
 function refreshButtons() {
   const open = Boolean(state.document);
-  for (const button of document.querySelectorAll("form button")) button.disabled = false;
+  for (const button of document.querySelectorAll("form button")) button.removeAttribute("aria-disabled");
   $("summarize").disabled = !open;
   $("ask").disabled = !open;
   ui.storedForm.querySelector("button").disabled = store.listDocuments().length === 0;
@@ -162,6 +168,7 @@ async function readUpload() {
     return;
   }
   state.uploaded = await file.text();
+  ui.file.value = ""; // so choosing the same file again still fires "change"
   ui.text.value = state.uploaded;
   if (!ui.title.value.trim()) ui.title.value = file.name.replace(/\.txt$/i, "");
   await busy(`Storing ${file.name}…`, storeArticle);
@@ -192,9 +199,12 @@ async function summarize(signal) {
   try {
     const summary = await requestStream(path, options, streamInto(ui.summaryLive), signal);
     window.__lastResult = window.__lastSummary = summary;
-    ui.summaryLive.hidden = true;
     renderSummary(ui.summary, summary, options.format);
+    const count = summary.sentences.length;
+    return `Summary ready: ${count} ${count === 1 ? "sentence" : "sentences"}. Tab to one to see its sources.`;
   } finally {
+    // The draft is not verified text: it goes, whether the result came or not.
+    ui.summaryLive.hidden = true;
     ui.summaryLive.classList.remove("streaming");
   }
 }
@@ -207,7 +217,6 @@ async function ask(signal) {
     // The question goes as typed: the service reports an empty one as a problem.
     const answer = await requestStream(path, { question }, streamInto(ui.answerLive), signal);
     window.__lastResult = window.__lastAnswer = answer;
-    ui.answerLive.hidden = true;
     store.rememberAnswer(id, answer);
     const item = renderAnswer(answer);
     ui.history.prepend(item);
@@ -215,7 +224,9 @@ async function ask(signal) {
     // Show the new answer's evidence at once, scrolling the article box only.
     const node = item.querySelector(".claim");
     if (node) highlight(node, { pin: true, scroll: "box" });
+    return answer.answerable ? `Answer: ${answer.answer}` : "The article does not say.";
   } finally {
+    ui.answerLive.hidden = true;
     ui.answerLive.classList.remove("streaming");
   }
 }
@@ -316,10 +327,11 @@ function start() {
 
   refreshStored();
   refreshButtons();
-  // Reopen the article of the last visit, if the service still has it.
+  // Reopen the article of the last visit, quietly: nobody asked for it, so a
+  // failure (deleted on the server, say) is no error to show.
   const last = store.currentDocument();
   if (last && store.listDocuments().some((d) => d.id === last)) {
-    busy("Opening the last article…", (signal) => openStored(last, signal));
+    busy("Opening the last article…", (signal) => openStored(last, signal).catch(() => {}));
   }
   document.body.dataset.ready = "true";
 }

@@ -52,7 +52,9 @@ export function currentDocument() {
 /** The answers given for one document, newest first. */
 export function listAnswers(id) {
   const answers = read(HISTORY + id, []);
-  return Array.isArray(answers) ? answers : [];
+  // Entries written by an older page may lack fields: show only complete ones.
+  const complete = (a) => a && typeof a.question === "string" && Array.isArray(a.citations);
+  return Array.isArray(answers) ? answers.filter(complete) : [];
 }
 
 export function rememberAnswer(id, answer) {
