@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -284,4 +285,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point used by `python -m evals run`."""
+    # One log line per HTTP request would bury the progress bar and the report.
+    for name in ("httpx", "httpx2", "bm25s"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return asyncio.run(_run(args))
