@@ -29,8 +29,11 @@ from service.web import WEB_ROUTES
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
-def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Request bodies must be JSON (415 otherwise)."""
+async def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Request bodies must be JSON (415 otherwise).
+
+    Async on purpose: Litestar runs sync guards in a worker thread on every request.
+    """
     if connection.scope.get("method") not in _BODY_METHODS:
         return
     content_type = connection.headers.get("content-type", "")

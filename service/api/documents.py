@@ -36,7 +36,10 @@ class DocumentController(Controller):
         "posting the same text again returns the same id with status 200.",
     )
     async def create(
-        self, data: JSONBody[DocumentIn], store: NamedDependency[DocumentStore], settings: Settings
+        self,
+        data: JSONBody[DocumentIn],
+        store: NamedDependency[DocumentStore],
+        settings: NamedDependency[Settings],
     ) -> Response[DocumentOut]:
         document, created = await ingest(store, settings, data.text, data.title, data.url)
         status = HTTP_201_CREATED if created else HTTP_200_OK

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import anyio
 
 from service.domain import Answer, Usage
@@ -12,6 +14,8 @@ from service.pipeline.replies import as_int, parse_reply
 from service.pipeline.streaming import VisibleTextStream, answer_text
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
+
+INLINE_GROUNDING_SENTENCES = 40
 
 ANSWER_SCHEMA = OutputSchema(
     name="answer",
@@ -55,7 +59,7 @@ async def answer_question(
     raw_answer = reply.get("answer")
     number = as_int(reply.get("sentence"))
     model_sentence = number - 1 if number is not None and number >= 1 else None
-    grounded = await anyio.to_thread.run_sync(
+    grounding = partial(
         ground_answer,
         index,
         question,
@@ -63,6 +67,12 @@ async def answer_question(
         shown,
         model_sentence,
     )
+    # A few sentences ground in microseconds, less than a thread hop costs; only
+    # large contexts (ANSWER_CONTEXT_SENTENCES=0 on a long article) leave the loop.
+    if len(shown) <= INLINE_GROUNDING_SENTENCES:
+        grounded = grounding()
+    else:
+        grounded = await anyio.to_thread.run_sync(grounding)
     usage = Usage()
     usage.add(completion.prompt_tokens, completion.completion_tokens)
     return Answer(
