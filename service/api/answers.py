@@ -11,25 +11,14 @@ from litestar.status_codes import HTTP_200_OK
 
 from service.api.documents import load_document
 from service.api.schemas import AnswerRequest, AskRequest
-from service.api.streaming import event_stream, wants_event_stream
+from service.api.streaming import respond
 from service.api.summaries import ERRORS, STREAM_DOC
-from service.domain import Answer, Document
+from service.domain import Answer
 from service.errors import InvalidInput
 from service.pipeline.ingest import check_question, ingest
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
 from service.store.documents import DocumentStore
-
-
-async def _respond(
-    request: Request[Any, Any, Any],
-    pipeline: NamedDependency[Pipeline],
-    document: Document,
-    question: str,
-) -> Any:
-    if wants_event_stream(request):
-        return event_stream(lambda on_delta: pipeline.answer(document, question, on_delta))
-    return await pipeline.answer(document, question)
 
 
 class AnswerController(Controller):
@@ -54,7 +43,7 @@ class AnswerController(Controller):
     ) -> Answer:
         question = check_question(data.question, settings.max_question_chars)
         document = await load_document(store, document_id)
-        return await _respond(request, pipeline, document, question)  # type: ignore[no-any-return]
+        return await respond(request, lambda d: pipeline.answer(document, question, d))
 
     @post(
         "/v1/ask",
@@ -78,4 +67,4 @@ class AnswerController(Controller):
             document, _ = await ingest(store, settings, data.text)
         else:
             document = await load_document(store, data.document_id or "")
-        return await _respond(request, pipeline, document, question)  # type: ignore[no-any-return]
+        return await respond(request, lambda d: pipeline.answer(document, question, d))

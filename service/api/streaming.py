@@ -32,6 +32,16 @@ def wants_event_stream(request: Request[Any, Any, Any]) -> bool:
     return EVENT_STREAM in request.headers.get("accept", "")
 
 
+async def respond(
+    request: Request[Any, Any, Any],
+    run: Callable[[DeltaCallback | None], Awaitable[msgspec.Struct]],
+) -> Any:
+    """The JSON body, or server-sent events when the client asked for them."""
+    if wants_event_stream(request):
+        return event_stream(run)
+    return await run(None)
+
+
 def event_stream(run: Callable[[DeltaCallback], Awaitable[msgspec.Struct]]) -> ServerSentEvent:
     """Stream `delta` events ({"text": ...}) while run() works, then one `result`
     event whose data is the exact JSON body of the non-streaming response (or an

@@ -12,8 +12,8 @@ from litestar.status_codes import HTTP_200_OK
 
 from service.api.documents import load_document
 from service.api.schemas import SummarizeRequest, SummaryRequest
-from service.api.streaming import event_stream, wants_event_stream
-from service.domain import Document, Summary
+from service.api.streaming import respond
+from service.domain import Summary
 from service.pipeline.ingest import ingest
 from service.pipeline.pipeline import Pipeline
 from service.pipeline.summarize import SummaryOptions
@@ -30,17 +30,6 @@ ERRORS = {
     502: ResponseSpec(None, description="The model failed (problem+json)"),
     504: ResponseSpec(None, description="The model timed out (problem+json)"),
 }
-
-
-async def _respond(
-    request: Request[Any, Any, Any],
-    pipeline: NamedDependency[Pipeline],
-    document: Document,
-    options: SummaryOptions,
-) -> Any:
-    if wants_event_stream(request):
-        return event_stream(lambda on_delta: pipeline.summarize(document, options, on_delta))
-    return await pipeline.summarize(document, options)
 
 
 class SummaryController(Controller):
@@ -63,7 +52,7 @@ class SummaryController(Controller):
     ) -> Summary:
         document = await load_document(store, document_id)
         options = SummaryOptions(data.length, data.format, data.focus)
-        return await _respond(request, pipeline, document, options)  # type: ignore[no-any-return]
+        return await respond(request, lambda d: pipeline.summarize(document, options, d))
 
     @post(
         "/v1/summarize",
@@ -82,4 +71,4 @@ class SummaryController(Controller):
     ) -> Summary:
         document, _ = await ingest(store, settings, data.text, data.title, data.url)
         options = SummaryOptions(data.length, data.format, data.focus)
-        return await _respond(request, pipeline, document, options)  # type: ignore[no-any-return]
+        return await respond(request, lambda d: pipeline.summarize(document, options, d))
