@@ -33,7 +33,10 @@ def _missing(what: str, fix: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the
+# main thread while it is open, and pytest-asyncio cannot start its own beside it, so
+# the browser must be closed before the async tests of other folders run.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         _missing(str(CHROMIUM), "apt-get install -y chromium")
