@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
+from litestar.types import Guard
 
 from service.api.answers import AnswerController
 from service.api.dependencies import provide_pipeline, provide_settings, provide_store
@@ -18,7 +21,7 @@ from service.api.documents import DocumentController
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import healthz, readyz
 from service.api.summaries import SummaryController
-from service.errors import UnsupportedMediaType
+from service.errors import Unauthorized, UnsupportedMediaType
 from service.llm.base import LLM
 from service.llm.factory import open_llm
 from service.pipeline.pipeline import Pipeline
@@ -42,6 +45,28 @@ async def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         raise UnsupportedMediaType(
             f"send the body as application/json (got {content_type or 'no Content-Type'})"
         )
+
+
+def api_key_guard(keys: frozenset[str]) -> Guard:
+    """A guard that lets /v1/ requests through only with one of the keys as a bearer token."""
+    encoded = [key.encode() for key in keys]
+
+    async def require_api_key(
+        connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    ) -> None:
+        if not connection.scope["path"].startswith("/v1/"):
+            return  # health probes, the page and the schema stay open
+        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+        given = token.strip().encode()
+        # Compare against every key, constant time each, so timing reveals nothing.
+        matches = [hmac.compare_digest(given, key) for key in encoded]
+        if scheme.lower() != "bearer" or not any(matches):
+            raise Unauthorized(
+                "send a valid API key as 'Authorization: Bearer <key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return require_api_key
 
 
 def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Litestar:
@@ -74,7 +99,10 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             "pipeline": Provide(provide_pipeline, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
-        guards=[require_json],
+        guards=[require_json, *([api_key_guard(settings.api_keys)] if settings.api_keys else [])],
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_headers=["*"])
+        if settings.cors_origins
+        else None,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,

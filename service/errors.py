@@ -38,3 +38,9 @@ class UnsupportedMediaType(ServiceError):
     status_code = 415
     problem_type = "unsupported-media-type"
     title = "Unsupported media type"
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+    problem_type = "unauthorized"
+    title = "Unauthorized"

@@ -92,6 +92,13 @@ class Settings:
     # RESULT_CACHE_SIZE: summaries/answers kept in memory (identical requests cost nothing).
     result_cache_size: int = 2_048
 
+    # API_KEYS (comma-separated) and/or API_KEYS_FILE (one key a line): when any is set,
+    # /v1/ requests need `Authorization: Bearer <key>`. Unset: the API is open.
+    api_keys: frozenset[str] = frozenset()
+    # CORS_ORIGINS: comma-separated origins allowed to call the API from a browser
+    # ("*" for any). Unset: no CORS headers, so other sites cannot call it.
+    cors_origins: tuple[str, ...] = ()
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from environment variables (os.environ by default)."""
@@ -140,6 +147,17 @@ class Settings:
         put("summary_mode", "SUMMARY_MODE")
         if values.get("summary_mode", "extractive") not in {"abstractive", "extractive"}:
             raise ValueError("SUMMARY_MODE: expected abstractive|extractive")
+        keys = {k.strip() for k in (_first(env, "API_KEYS") or "").split(",") if k.strip()}
+        keys_file = _first(env, "API_KEYS_FILE")
+        if keys_file:
+            try:
+                lines = Path(keys_file).read_text("utf-8").splitlines()
+            except OSError as exc:
+                raise ValueError(f"API_KEYS_FILE: {exc}") from exc
+            keys |= {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+        values["api_keys"] = frozenset(keys)
+        origins = _first(env, "CORS_ORIGINS") or ""
+        values["cors_origins"] = tuple(o.strip() for o in origins.split(",") if o.strip())
         if values.get("llm_structured_output", "auto") not in {
             "auto",
             "json_schema",
