@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         metavar="K",
         help="requests in flight at once (default: 2)",
+    )
+    run.add_argument(
+        "--judge-model",
+        default=os.environ.get("EVAL_JUDGE_MODEL"),
+        help="score summary faithfulness with this judge model (env EVAL_JUDGE_MODEL; "
+        "key from EVAL_JUDGE_API_KEY or OPENAI_API_KEY)",
+    )
+    run.add_argument(
+        "--judge-url",
+        default=os.environ.get("EVAL_JUDGE_BASE_URL"),
+        help="OpenAI-compatible endpoint of the judge (env EVAL_JUDGE_BASE_URL)",
     )
     run.add_argument("--summary-length", choices=("short", "medium", "long"), default="medium")
     run.add_argument("--out", type=Path, default=Path("eval-report"), metavar="DIR")

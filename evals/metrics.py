@@ -339,6 +339,9 @@ METRICS: tuple[MetricSpec, ...] = (
           "fraction of summary sentences with at least one citation"),
     _spec("support_mean", _SUM, True,
           "mean `support` score over all citations of all summaries"),
+    _spec("faithfulness", _SUM, True,
+          "LLM judge (optional, --judge-model): fraction of judged summary sentences whose "
+          "cited quotes support them; n/a without a judge"),
     _spec("citation_validity", _BOTH, True,
           "fraction of citations with 0<=start<end<=len(text) and text[start:end]==quote; "
           "must be 1.0"),
@@ -460,6 +463,7 @@ def aggregate_summary(a: Arrays) -> dict[str, np.ndarray]:
         "rougeLsum": _ratio(_sum(a, "rougeLsum", "has_ref"), refs),
         "citation_coverage": _ratio(_sum(a, "cited_sentences"), _sum(a, "sentences")),
         "support_mean": _ratio(_sum(a, "support_sum"), _sum(a, "support_n")),
+        "faithfulness": _ratio(_sum(a, "judged_supported"), _sum(a, "judged_sentences")),
         "citation_validity": _ratio(_sum(a, "citations_valid"), _sum(a, "citations")),
         **aggregate_ops(a),
     }

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from evals.baselines import bm25_answer, lead3_summary
 from evals.datasets import EvalDocument, case_id, default_data_dir, filter_task, load_dataset
 from evals.gating import load_thresholds
+from evals.judge import FaithfulnessJudge
 from evals.prices import load_prices
 from evals.report import build_report, write_reports
 from evals.schema import MODEL, CaseRecord, RunResult
@@ -142,9 +143,12 @@ async def service_client(args: argparse.Namespace) -> AsyncIterator[httpx.AsyncC
 class Runner:
     """Sends each case to the service, scores it next to its baseline."""
 
-    def __init__(self, client: httpx.AsyncClient, args: argparse.Namespace) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, args: argparse.Namespace, judge: FaithfulnessJudge | None
+    ) -> None:
         self.client = client
         self.args = args
+        self.judge = judge
         self.cost = load_prices(args.prices).cost
         self._documents: dict[str, asyncio.Task[tuple[str, list[list[int]]]]] = {}
 
@@ -215,6 +219,8 @@ class Runner:
         model = score_summary_case(
             job.document, body, system=MODEL, latency_ms=latency, error=error, cost=self.cost
         )
+        if self.judge is not None and body is not None and error is None:
+            model.components.update(await self.judge.components(body))
         started = time.perf_counter()
         lead = lead3_summary(job.document.text, spans)
         baseline = score_summary_case(
@@ -233,8 +239,30 @@ async def _bounded(jobs: list[Job], limit: int, work: Callable[[Job], Awaitable[
     await asyncio.gather(*(one(job) for job in jobs))
 
 
+def make_judge(args: argparse.Namespace) -> FaithfulnessJudge | None:
+    """The faithfulness judge, when a judge model is configured."""
+    if not args.judge_model:
+        return None
+    from service.llm.openai_client import OpenAICompatibleLLM
+
+    llm = OpenAICompatibleLLM(
+        base_url=args.judge_url or "https://api.openai.com/v1",
+        api_key=os.environ.get("EVAL_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+        model=args.judge_model,
+        timeout_s=120.0,
+        max_retries=2,
+        concurrency=4,
+    )
+    return FaithfulnessJudge(llm)
+
+
 def _fingerprint(args: argparse.Namespace, jobs: list[Job]) -> str:
-    parts = [str(args.url or "in-process"), args.summary_length, *(job.id for job in jobs)]
+    parts = [
+        str(args.url or "in-process"),
+        args.summary_length,
+        str(args.judge_model),
+        *(job.id for job in jobs),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -255,8 +283,9 @@ async def _run(args: argparse.Namespace) -> int:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    judge = make_judge(args)
     async with service_client(args) as client:
-        runner = Runner(client, args)
+        runner = Runner(client, args, judge)
         with Progress(*columns, console=console, transient=False) as progress:
             bar = progress.add_task("eval cases", total=len(jobs), completed=len(jobs) - len(todo))
 
@@ -275,6 +304,7 @@ async def _run(args: argparse.Namespace) -> int:
         "summary_length": args.summary_length,
         "replay": args.replay,
         "model": next((r.model for r in records if r.model and r.system == MODEL), None),
+        "judge": judge.version if judge is not None else None,
     }
     report = build_report(RunResult(config=config, cases=records), load_thresholds(args.thresholds))
     paths = write_reports(report, out)

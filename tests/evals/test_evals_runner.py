@@ -130,3 +130,84 @@ def test_rerun_replays_recordings_and_resumes_without_model_calls(scripted_env, 
     first = json.loads((tmp_path / "first" / "report.json").read_text())["aggregates"]
     replayed = json.loads((tmp_path / "replayed" / "report.json").read_text())["aggregates"]
     assert first["qa"]["model"]["f1"] == replayed["qa"]["model"]["f1"]
+
+
+SUMMARY_CASE = {
+    "id": "tiny-summary",
+    "title": "Normans",
+    "source": "test",
+    "text": ARTICLE,
+    "reference_summary": "Normandy is in France. Rollo led the Normans.",
+}
+
+
+def test_judge_scores_faithfulness_of_each_summary_sentence(scripted_env, tmp_path, monkeypatch):
+    # Abstractive: the judge sees the model's own two sentences and their quotes.
+    monkeypatch.setenv("SUMMARY_MODE", "abstractive")
+    dataset = tmp_path / "summary.jsonl"
+    dataset.write_text(json.dumps(SUMMARY_CASE) + "\n", "utf-8")
+    scripted_env.enqueue(
+        json_reply(
+            {
+                "sentences": [
+                    {"text": "Normandy is a region in France.", "sources": [1]},
+                    {"text": "Rollo was the first leader of the Normans.", "sources": [3]},
+                ]
+            }
+        ),
+        # The same scripted server plays the judge: one sentence supported, one not.
+        json_reply({"supported": True}),
+        json_reply({"supported": False}),
+    )
+    out = tmp_path / "out"
+    code = main(
+        [
+            "run",
+            "--dataset",
+            str(dataset),
+            "--task",
+            "summary",
+            "--out",
+            str(out),
+            "--thresholds",
+            str(_thresholds(tmp_path, 0.0)),
+            "--judge-model",
+            "judge",
+            "--judge-url",
+            scripted_env.url,
+        ]
+    )
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["aggregates"]["summary"]["model"]["faithfulness"] == 0.5
+    judge_prompts = [h["messages"][-1]["content"] for h in scripted_env.history[1:]]
+    assert all(p.startswith("Evidence:\n- ") and "Claim: " in p for p in judge_prompts)
+    assert report["config"]["judge"].startswith("judge / judge_faithfulness@1")
+
+
+def test_without_a_judge_faithfulness_is_not_measured(scripted_env, tmp_path):
+    dataset = tmp_path / "summary.jsonl"
+    dataset.write_text(json.dumps(SUMMARY_CASE) + "\n", "utf-8")
+    scripted_env.default = json_reply(
+        {"sentences": [{"text": "Normandy is a region in France.", "sources": [1]}]}
+    )
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "run",
+                "--dataset",
+                str(dataset),
+                "--task",
+                "summary",
+                "--out",
+                str(out),
+                "--thresholds",
+                str(_thresholds(tmp_path, 0.0)),
+            ]
+        )
+        == 0
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["aggregates"]["summary"]["model"]["faithfulness"] is None
+    assert scripted_env.calls == 1
