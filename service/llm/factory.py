@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from service.llm.base import LLM
+from service.llm.breaker import BreakerLLM, CircuitBreaker
 from service.llm.openai_client import OpenAICompatibleLLM
 from service.llm.recording import RecordingLLM
 from service.settings import Settings
@@ -43,6 +44,9 @@ async def open_llm(settings: Settings) -> AsyncIterator[LLM]:
         structured_output=structured,
         temperature=settings.llm_temperature,
         health_check=embedded.healthy if embedded is not None else None,
+    )
+    llm = BreakerLLM(
+        llm, CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_s)
     )
     if settings.llm_cache_dir is not None:
         llm = RecordingLLM(llm, settings.llm_cache_dir, replay_only=settings.llm_replay)

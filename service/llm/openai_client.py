@@ -112,7 +112,11 @@ class OpenAICompatibleLLM:
                             exc, openai.BadRequestError | openai.UnprocessableEntityError
                         ):
                             raise LLMError(f"model endpoint rejected the request: {exc}") from exc
-                        raise LLMError(f"model endpoint answered HTTP {exc.status_code}") from exc
+                        failure = f"model endpoint answered HTTP {exc.status_code}"
+                        if exc.status_code == 429 or exc.status_code >= 500:
+                            # Overloaded or down: the circuit breaker and degraded mode act on it.
+                            raise LLMUnavailable(failure) from exc
+                        raise LLMError(failure) from exc
                     log.warning("endpoint rejected response_format=%s; trying the next form", mode)
                     self._modes.pop(0)
                 except openai.APITimeoutError as exc:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 
 import anyio
 import msgspec
 
 from service.domain import Answer, Document, Summary
-from service.llm.base import LLM, DeltaCallback
+from service.llm.base import LLM, DeltaCallback, LLMTimeout, LLMUnavailable
 from service.pipeline.answer import answer_prompt_version, answer_question
 from service.pipeline.cache import ResultCache, SingleFlight
 from service.pipeline.context import fits_in_one_prompt
+from service.pipeline.degraded import degraded_answer, degraded_summary
 from service.pipeline.summarize import SummaryOptions, summarize_document, summary_prompt_version
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings
 
+log = logging.getLogger(__name__)
 Result = Summary | Answer
 
 
@@ -75,14 +78,20 @@ class Pipeline:
 
         async def work() -> Summary:
             index = await self.index(document)
-            summary = await summarize_document(
-                self.llm,
-                index,
-                options,
-                whole_budget=self._settings.context_budget_tokens,
-                extractive=self._settings.summary_mode == "extractive",
-                on_delta=on_delta,
-            )
+            try:
+                summary = await summarize_document(
+                    self.llm,
+                    index,
+                    options,
+                    whole_budget=self._settings.context_budget_tokens,
+                    extractive=self._settings.summary_mode == "extractive",
+                    on_delta=on_delta,
+                )
+            except (LLMUnavailable, LLMTimeout) as exc:
+                if not self._settings.degraded_mode:
+                    raise
+                log.warning("model unavailable (%s): degraded summary", exc)
+                return degraded_summary(index, options)  # never cached
             self._results.put(key, summary)
             return summary
 
@@ -105,15 +114,26 @@ class Pipeline:
 
         async def work() -> Answer:
             index = await self.index(document)
-            answer = await answer_question(
-                self.llm,
-                index,
-                question,
-                whole_budget=self._settings.context_budget_tokens,
-                retrieval_budget=self._settings.retrieval_budget_tokens,
-                max_sentences=self._settings.answer_context_sentences,
-                on_delta=on_delta,
-            )
+            try:
+                answer = await answer_question(
+                    self.llm,
+                    index,
+                    question,
+                    whole_budget=self._settings.context_budget_tokens,
+                    retrieval_budget=self._settings.retrieval_budget_tokens,
+                    max_sentences=self._settings.answer_context_sentences,
+                    on_delta=on_delta,
+                )
+            except (LLMUnavailable, LLMTimeout) as exc:
+                if not self._settings.degraded_mode:
+                    raise
+                log.warning("model unavailable (%s): degraded answer", exc)
+                return degraded_answer(
+                    index,
+                    question,
+                    self._settings.context_budget_tokens,
+                    self._settings.retrieval_budget_tokens,
+                )  # never cached
             self._results.put(key, answer)
             return answer
 

@@ -145,11 +145,16 @@ async def summarize_document(
         drafts = await _map_reduce(calls, index, count, style, options.focus, whole_budget, stream)
     grounded = await anyio.to_thread.run_sync(ground_summary, index, drafts, count)
     if not grounded:
-        grounded = _lead(index, count)
+        grounded = lead(index, count)
     elif extractive:
         grounded = _extract(index, grounded, count)
-    return _assemble(
-        document.id, grounded, options.format, calls, summary_prompt_version(long_document)
+    return assemble(
+        document.id,
+        grounded,
+        options.format,
+        calls.model,
+        calls.usage,
+        summary_prompt_version(long_document),
     )
 
 
@@ -220,8 +225,8 @@ def _extract(
     return result
 
 
-def _lead(index: DocumentIndex, count: int) -> list[GroundedSentence]:
-    """Extractive fallback when no drafted sentence could be grounded."""
+def lead(index: DocumentIndex, count: int) -> list[GroundedSentence]:
+    """The opening sentences, each citing itself (the extractive fallback)."""
     document = index.document
     result = []
     for i, (start, end) in enumerate(document.sentence_spans[:count]):
@@ -233,13 +238,15 @@ def _lead(index: DocumentIndex, count: int) -> list[GroundedSentence]:
     return result
 
 
-def _assemble(
+def assemble(
     document_id: str,
     grounded: list[GroundedSentence],
     fmt: SummaryFormat,
-    calls: _Calls,
+    model: str,
+    usage: Usage,
     prompt_version: str,
 ) -> Summary:
+    """The Summary body: sentences joined as a paragraph or bullets, offsets into it."""
     prefix, separator = ("- ", "\n") if fmt == "bullets" else ("", " ")
     parts: list[str] = []
     sentences: list[SummarySentence] = []
@@ -256,7 +263,7 @@ def _assemble(
         document_id=document_id,
         text="".join(parts),
         sentences=sentences,
-        model=calls.model,
+        model=model,
         prompt_version=prompt_version,
-        usage=calls.usage,
+        usage=usage,
     )

@@ -1,0 +1,55 @@
+"""Answers without the model: extractive, clearly marked, used while the model is down."""
+
+from __future__ import annotations
+
+from service.domain import Answer, Summary, Usage
+from service.grounding.answers import QUESTION_RELEVANCE_MIN
+from service.grounding.citations import make_citation
+from service.grounding.lexical import QUESTION_WORDS, content_terms, coverage
+from service.pipeline.context import select_for_question
+from service.pipeline.summarize import SENTENCES_FOR_LENGTH, SummaryOptions, assemble, lead
+from service.retrieval.index import DocumentIndex
+
+DEGRADED_MODEL = "none (extractive fallback)"
+DEGRADED_PROMPT = "degraded@1"
+
+
+def degraded_answer(
+    index: DocumentIndex, question: str, whole_budget: int, retrieval_budget: int
+) -> Answer:
+    """The sentence BM25 ranks best for the question, if it is about the question at all."""
+    document = index.document
+    best = select_for_question(index, question, whole_budget, retrieval_budget, max_sentences=1)
+    # No model answer to check: the question's own content words are the only evidence.
+    terms = content_terms(question) - QUESTION_WORDS
+    relevance = coverage(terms, index.sentence_terms[best[0]]) if best else 0.0
+    answerable = relevance >= QUESTION_RELEVANCE_MIN
+    citations = []
+    if answerable:
+        start, end = document.sentence_spans[best[0]]
+        citations = [make_citation(document, start, end, best[0], 1.0)]
+    return Answer(
+        document_id=document.id,
+        question=question,
+        answerable=answerable,
+        answer=citations[0].quote if citations else None,
+        citations=citations,
+        model=DEGRADED_MODEL,
+        prompt_version=DEGRADED_PROMPT,
+        usage=Usage(),
+        degraded=True,
+    )
+
+
+def degraded_summary(index: DocumentIndex, options: SummaryOptions) -> Summary:
+    """The article's opening sentences (news puts the most important facts first)."""
+    summary = assemble(
+        index.document.id,
+        lead(index, SENTENCES_FOR_LENGTH[options.length]),
+        options.format,
+        DEGRADED_MODEL,
+        Usage(),
+        DEGRADED_PROMPT,
+    )
+    summary.degraded = True
+    return summary
