@@ -21,6 +21,8 @@ def run_cli(upstream, *args: str, stdin: str | None = None) -> subprocess.Comple
             "LLM_MAX_RETRIES": "0",
             "LLM_STRUCTURED_OUTPUT": "json_schema",
             "SUMMARY_MODE": "abstractive",
+            # Model failures must surface as exit code 4, not as degraded answers.
+            "DEGRADED_MODE": "0",
         }
     )
     return subprocess.run(
