@@ -44,3 +44,9 @@ class Unauthorized(ServiceError):
     status_code = 401
     problem_type = "unauthorized"
     title = "Unauthorized"
+
+
+class Overloaded(ServiceError):
+    status_code = 429
+    problem_type = "overloaded"
+    title = "Too many requests"

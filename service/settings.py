@@ -97,6 +97,9 @@ class Settings:
     # best with the embedded model) or abstractive (the model's own sentences, each
     # verified against the article; better with larger models).
     summary_mode: Literal["abstractive", "extractive"] = "extractive"
+    # MAX_PENDING_REQUESTS: summaries/answers waiting for the model at once; beyond it new
+    # ones get 429 with Retry-After instead of queueing without bound.
+    max_pending_requests: int = 64
     # RESULT_CACHE_SIZE: summaries/answers kept in memory (identical requests cost nothing).
     result_cache_size: int = 2_048
 
@@ -154,6 +157,7 @@ class Settings:
         put("context_budget_tokens", "CONTEXT_BUDGET_TOKENS", cast=int)
         put("retrieval_budget_tokens", "RETRIEVAL_BUDGET_TOKENS", cast=int)
         put("result_cache_size", "RESULT_CACHE_SIZE", cast=int)
+        put("max_pending_requests", "MAX_PENDING_REQUESTS", cast=int)
         put("answer_context_sentences", "ANSWER_CONTEXT_SENTENCES", cast=int)
         put("summary_mode", "SUMMARY_MODE")
         if values.get("summary_mode", "extractive") not in {"abstractive", "extractive"}:

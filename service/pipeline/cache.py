@@ -58,5 +58,9 @@ class SingleFlight(Generic[T]):
             task.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(task), shared
 
+    def running(self, key: str) -> bool:
+        """True while an execution for this key is in flight."""
+        return key in self._inflight
+
     def __len__(self) -> int:
         return len(self._inflight)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import anyio
 import msgspec
 
 from service.domain import Answer, Document, Summary
+from service.errors import Overloaded
 from service.llm.base import LLM, DeltaCallback, LLMTimeout, LLMUnavailable
 from service.pipeline.answer import answer_prompt_version, answer_question
 from service.pipeline.cache import ResultCache, SingleFlight
@@ -141,6 +143,19 @@ class Pipeline:
         assert isinstance(result, Answer)
         return result
 
+    def _admit(self, key: str) -> None:
+        """Refuse new model-bound work beyond MAX_PENDING_REQUESTS (joining identical
+        work in flight is free) instead of queueing without bound."""
+        limit = self._settings.max_pending_requests
+        if self._flight.running(key) or len(self._flight) < limit:
+            return
+        # Roughly how long the queue ahead takes to drain, in model-call rounds.
+        retry_after = max(1, math.ceil(len(self._flight) / self._settings.llm_concurrency))
+        raise Overloaded(
+            f"{len(self._flight)} requests are waiting for the model (limit {limit}); retry later",
+            headers={"Retry-After": str(retry_after)},
+        )
+
     async def _cached_or_run(
         self,
         key: str,
@@ -151,6 +166,7 @@ class Pipeline:
         cached = self._results.get(key)
         shared = cached is not None
         if cached is None:
+            self._admit(key)
             cached, shared = await self._flight.run(key, work)
         if not shared:
             return cached

@@ -1,0 +1,67 @@
+"""Bounded work towards the model: beyond the limit, 429 with Retry-After, not a growing queue."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from service.domain import Document
+from service.errors import Overloaded
+from service.llm.openai_client import OpenAICompatibleLLM
+from service.pipeline.pipeline import Pipeline
+from service.store.documents import document_id
+from service.text import segment
+from tests.fakes.upstream import json_reply
+
+
+async def test_work_beyond_the_limit_is_refused_with_retry_after(
+    settings, upstream, sample_article
+):
+    # The real pipeline and openai client against the scripted upstream, driven
+    # concurrently (Litestar's test client would serialise the requests).
+    limited = replace(settings, max_pending_requests=2, llm_concurrency=1)
+    llm = OpenAICompatibleLLM(
+        base_url=upstream.url,
+        api_key=None,
+        model="scripted",
+        timeout_s=5,
+        max_retries=0,
+        concurrency=1,
+        structured_output="json_schema",
+    )
+    pipeline = Pipeline(llm, limited)
+    document = Document(
+        id=document_id(sample_article),
+        text=sample_article,
+        title=None,
+        url=None,
+        created_at=datetime.now(UTC).isoformat(),
+        segmentation=segment(sample_article, 256, 32),
+    )
+    upstream.default = json_reply({"answer": "Dmitry Peskov", "sentence": 17}, delay_s=0.3)
+    results = await asyncio.gather(
+        *(pipeline.answer(document, f"Who is the spokesperson, take {i}?") for i in range(5)),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, Overloaded)]
+    assert len(refused) == 3 and upstream.calls == 2
+    assert refused[0].status_code == 429 and int(refused[0].headers["Retry-After"]) >= 1
+    # Identical work already in flight is joined, never refused.
+    same = await asyncio.gather(
+        *(pipeline.answer(document, "Who is the Kremlin spokesperson?") for _ in range(5))
+    )
+    assert [a.answer for a in same] == ["Dmitry Peskov"] * 5
+    await llm.aclose()
+
+
+def test_overloaded_maps_to_a_429_problem_with_retry_after():
+    # The one place that maps domain errors: their headers reach the client.
+    from service.api.errors import EXCEPTION_HANDLERS
+    from service.errors import ServiceError
+
+    handler = EXCEPTION_HANDLERS[ServiceError]
+    response = handler(None, Overloaded("busy", headers={"Retry-After": "3"}))  # type: ignore[arg-type,operator]
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "3"
+    assert response.media_type == "application/problem+json"
