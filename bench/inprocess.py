@@ -10,7 +10,6 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
-from bench.upstream import FastScriptedUpstream
 from service.app import create_app
 from service.settings import Settings
 from tests.fakes.upstream import ScriptedUpstream
@@ -29,7 +28,7 @@ SUMMARY_REPLY = {
 @contextlib.contextmanager
 def scripted_upstream() -> Iterator[ScriptedUpstream]:
     """A ScriptedUpstream on a thread of this process (these benchmarks count its calls)."""
-    upstream = FastScriptedUpstream()
+    upstream = ScriptedUpstream()
     upstream.start()
     try:
         yield upstream

@@ -10,9 +10,6 @@ import time
 
 from tests.fakes.upstream import ScriptedUpstream
 
-# The test fake now binds an IPPROTO_TCP socket itself; the name stays for the bench modules.
-FastScriptedUpstream = ScriptedUpstream
-
 
 def nagle_stall_ms(upstream: ScriptedUpstream, calls: int = 5) -> float:
     """Median ms of GET /models on upstream (~40 ms means the fake still waits on Nagle)."""

@@ -13,8 +13,7 @@ import signal
 import sys
 import threading
 
-from bench.upstream import FastScriptedUpstream
-from tests.fakes.upstream import json_reply
+from tests.fakes.upstream import ScriptedUpstream, json_reply
 
 
 def main() -> int:
@@ -25,7 +24,7 @@ def main() -> int:
 
     import json
 
-    upstream = FastScriptedUpstream()
+    upstream = ScriptedUpstream()
     upstream.default = json_reply(json.loads(args.reply), delay_s=args.delay)
     # A load run makes ~10^5 requests: keep the history bounded (nobody reads it here).
     upstream.history = collections.deque(maxlen=16)  # type: ignore[assignment]

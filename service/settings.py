@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -201,6 +201,3 @@ class Settings:
     def uses_embedded_model(self) -> bool:
         """True when no endpoint is configured and the service runs its own model server."""
         return self.llm_base_url is None
-
-
-FIELD_NAMES = tuple(f.name for f in fields(Settings))

@@ -12,6 +12,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from service.api.errors import PROBLEM_BASE
 from service.errors import ServiceError
 from service.llm.base import DeltaCallback
 
@@ -87,7 +88,5 @@ def _delta(text: str) -> ServerSentEventMessage:
 
 
 def _error(status: int, problem_type: str, title: str, detail: str) -> ServerSentEventMessage:
-    from service.api.errors import PROBLEM_BASE
-
     body = {"type": PROBLEM_BASE + problem_type, "title": title, "status": status, "detail": detail}
     return ServerSentEventMessage(event="error", data=json.dumps(body))

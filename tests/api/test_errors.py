@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -57,13 +59,6 @@ async def test_invalid_document_fields_are_422(client, body, fragment):
 
 
 async def test_text_over_the_limit_is_413(settings, upstream):
-    small = (
-        settings.__class__(**{**settings.__dict__, "max_text_chars": 100})
-        if hasattr(settings, "__dict__")
-        else None
-    )
-    from dataclasses import replace
-
     small = replace(settings, max_text_chars=100)
     async with AsyncTestClient(app=create_app(small)) as client:
         problem = assert_problem(
@@ -73,8 +68,6 @@ async def test_text_over_the_limit_is_413(settings, upstream):
 
 
 async def test_body_over_the_server_limit_is_413(settings, upstream):
-    from dataclasses import replace
-
     async with AsyncTestClient(app=create_app(replace(settings, max_body_bytes=1000))) as client:
         response = await client.post("/v1/documents", json={"text": "word " * 1000})
     assert_problem(response, 413)
@@ -112,8 +105,6 @@ async def test_ask_needs_exactly_one_of_text_and_document_id(client):
 
 
 async def test_slow_model_is_a_504(settings, upstream, sample_article):
-    from dataclasses import replace
-
     upstream.enqueue(Reply(content="{}", delay_s=2.0))
     async with AsyncTestClient(app=create_app(replace(settings, llm_timeout_s=0.3))) as client:
         document = await store(client, sample_article)
@@ -124,8 +115,6 @@ async def test_slow_model_is_a_504(settings, upstream, sample_article):
 
 
 async def test_unreachable_model_is_a_502(settings, sample_article):
-    from dataclasses import replace
-
     dead = replace(settings, llm_base_url="http://127.0.0.1:9/v1")
     async with AsyncTestClient(app=create_app(dead)) as client:
         document = await store(client, sample_article)
