@@ -10,8 +10,9 @@ from service.domain import Answer, Usage
 from service.grounding.answers import ground_answer
 from service.llm.base import LLM, DeltaCallback, OutputSchema
 from service.pipeline.context import render_numbered, select_for_question
-from service.pipeline.replies import as_int, parse_reply
+from service.pipeline.replies import as_int
 from service.pipeline.streaming import VisibleTextStream, answer_text
+from service.pipeline.structured import ask_structured
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
 
@@ -52,10 +53,15 @@ async def answer_question(
     shown = select_for_question(index, question, whole_budget, retrieval_budget, max_sentences)
     messages = prompt.render(article=render_numbered(index.document, shown), question=question)
     stream = VisibleTextStream(answer_text, on_delta) if on_delta else None
-    completion = await llm.complete(
-        messages, max_tokens=prompt.max_tokens, schema=ANSWER_SCHEMA, on_delta=stream
+    structured = await ask_structured(
+        llm,
+        messages,
+        max_tokens=prompt.max_tokens,
+        schema=ANSWER_SCHEMA,
+        required=("answer",),
+        on_delta=stream,
     )
-    reply = parse_reply(completion.content)
+    reply = structured.fields
     raw_answer = reply.get("answer")
     number = as_int(reply.get("sentence"))
     model_sentence = number - 1 if number is not None and number >= 1 else None
@@ -74,14 +80,15 @@ async def answer_question(
     else:
         grounded = await anyio.to_thread.run_sync(grounding)
     usage = Usage()
-    usage.add(completion.prompt_tokens, completion.completion_tokens)
+    for completion in structured.completions:
+        usage.add(completion.prompt_tokens, completion.completion_tokens)
     return Answer(
         document_id=index.document.id,
         question=question,
         answerable=grounded.answerable,
         answer=grounded.answer,
         citations=grounded.citations,
-        model=completion.model,
+        model=structured.model,
         prompt_version=prompt.version_tag,
         usage=usage,
     )

@@ -11,10 +11,11 @@ import anyio
 from service.domain import Summary, SummaryFormat, SummaryLength, SummarySentence, Usage
 from service.grounding.citations import make_citation
 from service.grounding.summaries import Draft, GroundedSentence, ground_summary
-from service.llm.base import LLM, Completion, DeltaCallback, LLMError, OutputSchema
+from service.llm.base import LLM, DeltaCallback, LLMError, OutputSchema
 from service.pipeline.context import fits_in_one_prompt, group_sentences, render_numbered
-from service.pipeline.replies import as_int_list, parse_reply
+from service.pipeline.replies import as_int_list
 from service.pipeline.streaming import VisibleTextStream, summary_text
+from service.pipeline.structured import ask_structured
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
 
@@ -107,12 +108,18 @@ class _Calls:
         schema: OutputSchema,
         on_delta: DeltaCallback | None = None,
     ) -> dict[str, Any]:
-        completion: Completion = await self.llm.complete(
-            messages, max_tokens=max_tokens, schema=schema, on_delta=on_delta
+        reply = await ask_structured(
+            self.llm,
+            messages,
+            max_tokens=max_tokens,
+            schema=schema,
+            required=("sentences",),
+            on_delta=on_delta,
         )
-        self.usage.add(completion.prompt_tokens, completion.completion_tokens)
-        self.model = completion.model
-        return parse_reply(completion.content)
+        for completion in reply.completions:
+            self.usage.add(completion.prompt_tokens, completion.completion_tokens)
+        self.model = reply.model
+        return reply.fields
 
 
 async def summarize_document(

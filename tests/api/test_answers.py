@@ -144,6 +144,7 @@ async def test_truncated_json_reply_is_repaired(client, upstream, sample_article
     assert body["answerable"] is True
     assert body["answer"] == "Emmanuel Macron"
     assert_valid_citations(sample_article, body)
+    assert upstream.calls == 1  # repaired locally, not re-asked
 
 
 async def test_raw_newline_inside_json_string_is_accepted(client, upstream, sample_article):
@@ -158,15 +159,17 @@ async def test_raw_newline_inside_json_string_is_accepted(client, upstream, samp
     assert body["answer"] == "Dmitry Peskov"
 
 
-async def test_refusal_without_json_is_a_502_problem(client, upstream, sample_article):
+async def test_refusal_twice_is_a_502_problem(client, upstream, sample_article):
     document = await store(client, sample_article)
-    upstream.enqueue(Reply(content="I'm sorry, but I can't help with that."))
+    refusal = Reply(content="I'm sorry, but I can't help with that.")
+    upstream.enqueue(refusal, refusal)
     response = await client.post(
         f"/v1/documents/{document['id']}/answers", json={"question": "Who spoke?"}
     )
     assert response.status_code == 502
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"].endswith("/model-bad-output")
+    assert upstream.calls == 2  # asked once more, then gave up
 
 
 async def test_upstream_server_error_is_a_502_problem(client, upstream, sample_article):
