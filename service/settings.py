@@ -41,6 +41,9 @@ class Settings:
     llm_model: str = "smollm2-135m-instruct"
     # LLM_TIMEOUT: seconds per model call (connect+read).
     llm_timeout_s: float = 120.0
+    # REQUEST_DEADLINE: seconds a summary or answer may spend on the model in all
+    # (queueing, retries, re-asks, map-reduce calls); then degraded mode or 504. 0 = none.
+    request_deadline_s: float = 300.0
     # LLM_MAX_RETRIES: retries the openai client makes on 429/5xx/connection errors.
     llm_max_retries: int = 2
     # LLM_CONCURRENCY: model calls in flight at once from this process.
@@ -134,6 +137,7 @@ class Settings:
         put("llm_api_key", "LLM_API_KEY", "OPENAI_API_KEY")
         put("llm_model", "LLM_MODEL")
         put("llm_timeout_s", "LLM_TIMEOUT", cast=float)
+        put("request_deadline_s", "REQUEST_DEADLINE", cast=float)
         put("llm_max_retries", "LLM_MAX_RETRIES", cast=int)
         put("llm_concurrency", "LLM_CONCURRENCY", cast=int)
         put("llm_structured_output", "LLM_STRUCTURED_OUTPUT")
@@ -194,6 +198,8 @@ class Settings:
             raise ValueError("CONTEXT_BUDGET_TOKENS must be at least CHUNK_TOKENS")
         if self.llm_concurrency < 1:
             raise ValueError("LLM_CONCURRENCY must be at least 1")
+        if self.request_deadline_s < 0:
+            raise ValueError("REQUEST_DEADLINE must be 0 (none) or a number of seconds")
         if self.llm_replay and self.llm_cache_dir is None:
             raise ValueError("LLM_REPLAY needs LLM_CACHE_DIR")
 

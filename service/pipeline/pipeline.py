@@ -6,13 +6,14 @@ import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 import msgspec
 
 from service.domain import Answer, Document, Summary
 from service.errors import Overloaded
-from service.llm.base import LLM, DeltaCallback, LLMTimeout, LLMUnavailable
+from service.llm.base import LLM, DeltaCallback, LLMError, LLMTimeout, LLMUnavailable
 from service.pipeline.answer import answer_prompt_version, answer_question
 from service.pipeline.cache import ResultCache, SingleFlight
 from service.pipeline.context import fits_in_one_prompt
@@ -23,6 +24,7 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 Result = Summary | Answer
+R = TypeVar("R", Summary, Answer)
 
 
 def _summary_text(result: Result) -> str:
@@ -80,21 +82,19 @@ class Pipeline:
 
         async def work() -> Summary:
             index = await self.index(document)
-            try:
-                summary = await summarize_document(
+            summary = await self._model_or_fallback(
+                lambda: summarize_document(
                     self.llm,
                     index,
                     options,
                     whole_budget=self._settings.context_budget_tokens,
                     extractive=self._settings.summary_mode == "extractive",
                     on_delta=on_delta,
-                )
-            except (LLMUnavailable, LLMTimeout) as exc:
-                if not self._settings.degraded_mode:
-                    raise
-                log.warning("model unavailable (%s): degraded summary", exc)
-                return degraded_summary(index, options)  # never cached
-            self._results.put(key, summary)
+                ),
+                lambda: degraded_summary(index, options),
+            )
+            if not summary.degraded:
+                self._results.put(key, summary)
             return summary
 
         result = await self._cached_or_run(key, work, on_delta, _summary_text)
@@ -116,8 +116,8 @@ class Pipeline:
 
         async def work() -> Answer:
             index = await self.index(document)
-            try:
-                answer = await answer_question(
+            answer = await self._model_or_fallback(
+                lambda: answer_question(
                     self.llm,
                     index,
                     question,
@@ -125,23 +125,42 @@ class Pipeline:
                     retrieval_budget=self._settings.retrieval_budget_tokens,
                     max_sentences=self._settings.answer_context_sentences,
                     on_delta=on_delta,
-                )
-            except (LLMUnavailable, LLMTimeout) as exc:
-                if not self._settings.degraded_mode:
-                    raise
-                log.warning("model unavailable (%s): degraded answer", exc)
-                return degraded_answer(
+                ),
+                lambda: degraded_answer(
                     index,
                     question,
                     self._settings.context_budget_tokens,
                     self._settings.retrieval_budget_tokens,
-                )  # never cached
-            self._results.put(key, answer)
+                ),
+            )
+            if not answer.degraded:
+                self._results.put(key, answer)
             return answer
 
         result = await self._cached_or_run(key, work, on_delta, _answer_text)
         assert isinstance(result, Answer)
         return result
+
+    async def _model_or_fallback(
+        self, call: Callable[[], Awaitable[R]], fallback: Callable[[], R]
+    ) -> R:
+        """The model's result within REQUEST_DEADLINE; when the model is unavailable or
+        the deadline passes, the extractive fallback (degraded mode) or the error."""
+        deadline = self._settings.request_deadline_s
+        failure: LLMError
+        try:
+            with anyio.fail_after(deadline or None):
+                return await call()
+        except TimeoutError:
+            failure = LLMTimeout(
+                f"the model did not finish within the request deadline ({deadline:g} s)"
+            )
+        except (LLMUnavailable, LLMTimeout) as exc:
+            failure = exc
+        if not self._settings.degraded_mode:
+            raise failure
+        log.warning("model unavailable (%s): degraded result", failure.detail)
+        return fallback()
 
     def _admit(self, key: str) -> None:
         """Refuse new model-bound work beyond MAX_PENDING_REQUESTS (joining identical

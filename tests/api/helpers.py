@@ -42,3 +42,15 @@ def parse_sse(raw: str) -> list[tuple[str, str]]:
 
 def deltas(events: list[tuple[str, str]]) -> str:
     return "".join(json.loads(d)["text"] for e, d in events if e == "delta")
+
+
+def assert_problem(response: Any, status: int, type_suffix: str | None = None) -> dict[str, Any]:
+    """A problem+json error with this status (and type), without a traceback."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["detail"] and body["title"]
+    assert "Traceback" not in response.text
+    if type_suffix:
+        assert body["type"].endswith(type_suffix), body
+    return body

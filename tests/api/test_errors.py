@@ -8,19 +8,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from tests.api.helpers import store
+from tests.api.helpers import assert_problem, store
 from tests.fakes.upstream import Reply
-
-
-def assert_problem(response, status: int, type_suffix: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status and body["detail"] and body["title"]
-    assert "Traceback" not in response.text
-    if type_suffix:
-        assert body["type"].endswith(type_suffix), body
-    return body
 
 
 async def test_malformed_json_is_400(client):

@@ -62,9 +62,15 @@ def valid_bodies(known_id: str) -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture
 def service_url(settings: Settings, upstream: ScriptedUpstream) -> Iterator[str]:
     """The real app under uvicorn on a loopback port, backed by the scripted model."""
-    # A valid answer for answers; summaries get the same (wrong-shaped) reply, which the
-    # service must absorb. No script means every model call gets this: no 502 by design.
-    upstream.default = json_reply({"answer": "Putin", "sentence": 1})
+    # One reply that reads as an answer and as a summary, so that every model call
+    # succeeds and any 5xx is the service's own fault.
+    upstream.default = json_reply(
+        {
+            "answer": "Putin",
+            "sentence": 1,
+            "sentences": [{"text": "Tucker Carlson interviewed Vladimir Putin.", "sources": [1]}],
+        }
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

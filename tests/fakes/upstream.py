@@ -44,6 +44,7 @@ class ScriptedUpstream:
     def __init__(self) -> None:
         self.script: deque[Reply] = deque()
         self.history: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each chat completion request
         self.default: Reply | None = None
         self.models_status = 200
         self._server: uvicorn.Server | None = None
@@ -65,6 +66,7 @@ class ScriptedUpstream:
     def reset(self) -> None:
         self.script.clear()
         self.history.clear()
+        self.arrivals.clear()
         self.default = None
         self.models_status = 200
 
@@ -116,6 +118,7 @@ class ScriptedUpstream:
             await _send_json(send, 404, {"error": {"message": f"no route {path}"}})
             return
         request = json.loads(body)
+        self.arrivals.append(time.monotonic())
         self.history.append(request)
         reply = self.script.popleft() if self.script else self.default
         if reply is None:
