@@ -20,6 +20,7 @@ from service.api.dependencies import provide_pipeline, provide_settings, provide
 from service.api.documents import DocumentController
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import healthz, readyz
+from service.api.ratelimit import RateLimiter
 from service.api.summaries import SummaryController
 from service.errors import Unauthorized, UnsupportedMediaType
 from service.llm.base import LLM
@@ -72,6 +73,14 @@ def api_key_guard(keys: frozenset[str]) -> Guard:
 def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Litestar:
     """The application; `llm` overrides the model the settings describe (tests)."""
     settings = settings or Settings.from_env()
+    guards: list[Guard] = [require_json]
+    if settings.api_keys:
+        guards.append(api_key_guard(settings.api_keys))
+    limiter = None
+    if settings.rate_limit:
+        # After the key check, so only valid keys are counted.
+        limiter = RateLimiter(settings.rate_limit, per_key=bool(settings.api_keys))
+        guards.append(limiter.guard)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -99,7 +108,8 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             "pipeline": Provide(provide_pipeline, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
-        guards=[require_json, *([api_key_guard(settings.api_keys)] if settings.api_keys else [])],
+        guards=guards,
+        before_send=[limiter.add_headers] if limiter else [],
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_headers=["*"])
         if settings.cors_origins
         else None,

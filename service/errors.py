@@ -50,3 +50,9 @@ class Overloaded(ServiceError):
     status_code = 429
     problem_type = "overloaded"
     title = "Too many requests"
+
+
+class RateLimited(ServiceError):
+    status_code = 429
+    problem_type = "rate-limited"
+    title = "Rate limit exceeded"

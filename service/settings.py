@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
+
 StructuredOutput = Literal["auto", "json_schema", "json_object", "off"]
 
 
@@ -109,6 +111,9 @@ class Settings:
     # API_KEYS (comma-separated) and/or API_KEYS_FILE (one key a line): when any is set,
     # /v1/ requests need `Authorization: Bearer <key>`. Unset: the API is open.
     api_keys: frozenset[str] = frozenset()
+    # RATE_LIMIT: requests each API key (or, with the API open, each client address)
+    # may make to /v1/, e.g. "60/minute" or "10/second;1000/day". Unset: no limit.
+    rate_limit: str | None = None
     # CORS_ORIGINS: comma-separated origins allowed to call the API from a browser
     # ("*" for any). Unset: no CORS headers, so other sites cannot call it.
     cors_origins: tuple[str, ...] = ()
@@ -164,6 +169,7 @@ class Settings:
         put("max_pending_requests", "MAX_PENDING_REQUESTS", cast=int)
         put("answer_context_sentences", "ANSWER_CONTEXT_SENTENCES", cast=int)
         put("summary_mode", "SUMMARY_MODE")
+        put("rate_limit", "RATE_LIMIT")
         if values.get("summary_mode", "extractive") not in {"abstractive", "extractive"}:
             raise ValueError("SUMMARY_MODE: expected abstractive|extractive")
         keys = {k.strip() for k in (_first(env, "API_KEYS") or "").split(",") if k.strip()}
@@ -200,6 +206,13 @@ class Settings:
             raise ValueError("LLM_CONCURRENCY must be at least 1")
         if self.request_deadline_s < 0:
             raise ValueError("REQUEST_DEADLINE must be 0 (none) or a number of seconds")
+        if self.rate_limit is not None:
+            try:
+                parse_many(self.rate_limit)
+            except ValueError as exc:
+                raise ValueError(
+                    f"RATE_LIMIT: expected e.g. 60/minute or 10/second;1000/day ({exc})"
+                ) from exc
         if self.llm_replay and self.llm_cache_dir is None:
             raise ValueError("LLM_REPLAY needs LLM_CACHE_DIR")
 

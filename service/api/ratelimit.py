@@ -1,0 +1,89 @@
+"""Per-client request limits (RATE_LIMIT), counted per API key, or per client address
+when the API is open. Moving windows from the `limits` library, kept in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from typing import Any
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from litestar.connection import ASGIConnection
+from litestar.datastructures import MutableScopeHeaders
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Message, Scope
+
+from service.errors import RateLimited
+
+_STATE_KEY = "rate_limit_headers"
+
+
+class RateLimiter:
+    """A guard that counts /v1/ requests per client and refuses those over the limit
+    with 429 + Retry-After; every counted response carries RateLimit-* headers."""
+
+    def __init__(self, spec: str, *, per_key: bool) -> None:
+        self._items: list[RateLimitItem] = parse_many(spec)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._per_key = per_key
+
+    def client(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        """Whom a request counts against. Keys are hashed so no raw key sits in memory
+        longer than the request; without keys a client could invent tokens, so the
+        address counts instead."""
+        if self._per_key:
+            token = connection.headers.get("authorization", "").partition(" ")[2].strip()
+            return "key:" + hashlib.sha256(token.encode()).hexdigest()[:24]
+        return "addr:" + (connection.client.host if connection.client else "unknown")
+
+    async def guard(
+        self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    ) -> None:
+        if not connection.scope["path"].startswith("/v1/"):
+            return  # health probes, the page and the schema are not counted
+        client = self.client(connection)
+        for item in self._items:
+            if not await self._limiter.test(item, client):
+                headers = await self._headers(item, client)
+                headers["Retry-After"] = headers["RateLimit-Reset"]
+                raise RateLimited(
+                    f"more than {item} for this {'API key' if self._per_key else 'client'}; "
+                    f"retry in {headers['Retry-After']} s",
+                    headers=headers,
+                )
+        for item in self._items:
+            await self._limiter.hit(item, client)
+        tightest = await self._tightest(client)
+        state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+        state[_STATE_KEY] = await self._headers(tightest, client)
+
+    async def _tightest(self, client: str) -> RateLimitItem:
+        remaining = [
+            ((await self._limiter.get_window_stats(item, client)).remaining, i)
+            for i, item in enumerate(self._items)
+        ]
+        return self._items[min(remaining)[1]]
+
+    async def _headers(self, item: RateLimitItem, client: str) -> dict[str, str]:
+        stats = await self._limiter.get_window_stats(item, client)
+        reset = max(1, math.ceil(stats.reset_time - time.time()))
+        return {
+            "RateLimit-Limit": str(item.amount),
+            "RateLimit-Remaining": str(max(0, stats.remaining)),
+            "RateLimit-Reset": str(reset),
+            "RateLimit-Policy": f"{item.amount};w={item.get_expiry()}",
+        }
+
+    @staticmethod
+    async def add_headers(message: Message, scope: Scope) -> None:
+        """before_send hook: put the counted request's RateLimit-* headers on its response."""
+        if message["type"] != "http.response.start":
+            return
+        values = scope.get("state", {}).get(_STATE_KEY)  # type: ignore[attr-defined]
+        if values:
+            headers = MutableScopeHeaders(message)
+            for name, value in values.items():
+                headers[name] = value
