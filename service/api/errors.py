@@ -84,6 +84,17 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     )
 
 
+def _undecodable(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
+    # Litestar decodes JSON bodies lazily, in the handler's argument parsing; a body
+    # that is not UTF-8 surfaces here rather than as its own 400.
+    return problem(
+        400,
+        "invalid-utf8",
+        "Invalid UTF-8",
+        f"the body is not valid UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}",
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     # Logged with its traceback for operators; the client gets no internals.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -99,5 +110,6 @@ EXCEPTION_HANDLERS = {
     ServiceError: _service_error,
     ValidationException: _validation_error,
     HTTPException: _http_error,
+    UnicodeDecodeError: _undecodable,
     Exception: _unexpected,
 }

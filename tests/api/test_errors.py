@@ -19,6 +19,21 @@ async def test_malformed_json_is_400(client):
     assert_problem(response, 400, "malformed-json")
 
 
+@pytest.mark.parametrize(
+    ("body", "problem_type"),
+    [
+        (b'{"text": "caf\xe9 au lait"}', "invalid-utf8"),  # Latin-1, not UTF-8
+        (b'{"text": "cut \xe2\x82"}', "invalid-utf8"),  # truncated sequence
+        (b'\xff\xfe{"text": "x"}', "malformed-json"),  # UTF-16 byte order mark
+    ],
+)
+async def test_invalid_utf8_is_400(client, body, problem_type):
+    response = await client.post(
+        "/v1/documents", content=body, headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 400, problem_type)
+
+
 async def test_wrong_content_type_is_415(client):
     response = await client.post(
         "/v1/documents", content=b"text=abc", headers={"content-type": "text/plain"}
