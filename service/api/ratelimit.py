@@ -45,20 +45,26 @@ class RateLimiter:
         if not connection.scope["path"].startswith("/v1/"):
             return  # health probes, the page and the schema are not counted
         client = self.client(connection)
+        # Test every limit before counting against any, so a refused request costs nothing;
+        # hit() re-checks, in case a concurrent request took the last slot in between.
         for item in self._items:
             if not await self._limiter.test(item, client):
-                headers = await self._headers(item, client)
-                headers["Retry-After"] = headers["RateLimit-Reset"]
-                raise RateLimited(
-                    f"more than {item} for this {'API key' if self._per_key else 'client'}; "
-                    f"retry in {headers['Retry-After']} s",
-                    headers=headers,
-                )
+                await self._refuse(item, client)
         for item in self._items:
-            await self._limiter.hit(item, client)
+            if not await self._limiter.hit(item, client):
+                await self._refuse(item, client)
         tightest = await self._tightest(client)
         state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
         state[_STATE_KEY] = await self._headers(tightest, client)
+
+    async def _refuse(self, item: RateLimitItem, client: str) -> None:
+        headers = await self._headers(item, client)
+        headers["Retry-After"] = headers["RateLimit-Reset"]
+        raise RateLimited(
+            f"more than {item} for this {'API key' if self._per_key else 'client'}; "
+            f"retry in {headers['Retry-After']} s",
+            headers=headers,
+        )
 
     async def _tightest(self, client: str) -> RateLimitItem:
         remaining = [

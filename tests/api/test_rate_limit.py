@@ -93,3 +93,13 @@ def test_unreadable_rate_limit_is_a_settings_error():
     assert (
         Settings.from_env({"RATE_LIMIT": "10/second;1000/day"}).rate_limit == "10/second;1000/day"
     )
+
+
+async def test_concurrent_requests_cannot_overrun_the_limit(settings):
+    limited = replace(settings, api_keys=frozenset({"k"}), rate_limit="5/minute")
+    async with AsyncTestClient(app=create_app(limited)) as client:
+        responses = await asyncio.gather(
+            *(client.post("/v1/documents", json=body(), headers=bearer("k")) for _ in range(20))
+        )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] * 5 + [429] * 15
