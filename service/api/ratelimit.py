@@ -8,7 +8,7 @@ import math
 import time
 from typing import Any
 
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem, WindowStats, parse_many
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from litestar.connection import ASGIConnection
@@ -53,35 +53,19 @@ class RateLimiter:
         for item in self._items:
             if not await self._limiter.hit(item, client):
                 await self._refuse(item, client)
-        tightest = await self._tightest(client)
+        # Report the limit closest to running out.
+        stats = [(await self._limiter.get_window_stats(i, client), i) for i in self._items]
         state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
-        state[_STATE_KEY] = await self._headers(tightest, client)
+        state[_STATE_KEY] = _headers(*min(stats, key=lambda pair: pair[0].remaining))
 
     async def _refuse(self, item: RateLimitItem, client: str) -> None:
-        headers = await self._headers(item, client)
+        headers = _headers(await self._limiter.get_window_stats(item, client), item)
         headers["Retry-After"] = headers["RateLimit-Reset"]
         raise RateLimited(
             f"more than {item} for this {'API key' if self._per_key else 'client'}; "
             f"retry in {headers['Retry-After']} s",
             headers=headers,
         )
-
-    async def _tightest(self, client: str) -> RateLimitItem:
-        remaining = [
-            ((await self._limiter.get_window_stats(item, client)).remaining, i)
-            for i, item in enumerate(self._items)
-        ]
-        return self._items[min(remaining)[1]]
-
-    async def _headers(self, item: RateLimitItem, client: str) -> dict[str, str]:
-        stats = await self._limiter.get_window_stats(item, client)
-        reset = max(1, math.ceil(stats.reset_time - time.time()))
-        return {
-            "RateLimit-Limit": str(item.amount),
-            "RateLimit-Remaining": str(max(0, stats.remaining)),
-            "RateLimit-Reset": str(reset),
-            "RateLimit-Policy": f"{item.amount};w={item.get_expiry()}",
-        }
 
     @staticmethod
     async def add_headers(message: Message, scope: Scope) -> None:
@@ -93,3 +77,13 @@ class RateLimiter:
             headers = MutableScopeHeaders(message)
             for name, value in values.items():
                 headers[name] = value
+
+
+def _headers(stats: WindowStats, item: RateLimitItem) -> dict[str, str]:
+    reset = max(1, math.ceil(stats.reset_time - time.time()))
+    return {
+        "RateLimit-Limit": str(item.amount),
+        "RateLimit-Remaining": str(max(0, stats.remaining)),
+        "RateLimit-Reset": str(reset),
+        "RateLimit-Policy": f"{item.amount};w={item.get_expiry()}",
+    }

@@ -82,7 +82,7 @@ class Pipeline:
 
         async def work() -> Summary:
             index = await self.index(document)
-            summary = await self._model_or_fallback(
+            return await self._model_or_fallback(
                 lambda: summarize_document(
                     self.llm,
                     index,
@@ -93,9 +93,6 @@ class Pipeline:
                 ),
                 lambda: degraded_summary(index, options),
             )
-            if not summary.degraded:
-                self._results.put(key, summary)
-            return summary
 
         result = await self._cached_or_run(key, work, on_delta, _summary_text)
         assert isinstance(result, Summary)
@@ -116,7 +113,7 @@ class Pipeline:
 
         async def work() -> Answer:
             index = await self.index(document)
-            answer = await self._model_or_fallback(
+            return await self._model_or_fallback(
                 lambda: answer_question(
                     self.llm,
                     index,
@@ -133,9 +130,6 @@ class Pipeline:
                     self._settings.retrieval_budget_tokens,
                 ),
             )
-            if not answer.degraded:
-                self._results.put(key, answer)
-            return answer
 
         result = await self._cached_or_run(key, work, on_delta, _answer_text)
         assert isinstance(result, Answer)
@@ -186,7 +180,16 @@ class Pipeline:
         shared = cached is not None
         if cached is None:
             self._admit(key)
-            cached, shared = await self._flight.run(key, work)
+
+            async def work_and_keep() -> Result:
+                # Cached inside the shared task: a caller that disconnects does not stop
+                # the result from reaching the cache. Degraded results never do.
+                result = await work()
+                if not result.degraded:
+                    self._results.put(key, result)
+                return result
+
+            cached, shared = await self._flight.run(key, work_and_keep)
         if not shared:
             return cached
         # Served without a model call of its own: say so, and still stream the text.
