@@ -1,4 +1,5 @@
-"""The real service as a subprocess (`python -m service.cli serve`), for the browser to load."""
+"""The real service as a subprocess (`python -m service.cli serve`), for the e2e and
+browser tests: start it, wait until it is ready, stop it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -23,20 +24,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def running_service(
-    workdir: Path, env: dict[str, str], ready_within_s: float = 120
-) -> Iterator[str]:
-    """Start the service, wait for /readyz, yield its base URL; SIGTERM it at the end.
+def tail(log: Path, chars: int = 3000) -> str:
+    """The end of the service's log, for failure messages."""
+    try:
+        return log.read_text("utf-8", errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+def start_service(
+    database: Path, port: int, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """Serve on 127.0.0.1:port with its output appended to log.
 
     The model settings of the developer's shell (LLM_*, OPENAI_*) are dropped so
     each test decides: embedded model, or the scripted upstream."""
-    port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_"))}
-    clean.update({"DATABASE_PATH": str(workdir / "documents.sqlite3"), **env})
-    log_path = workdir / "service.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
+    clean.update({"DATABASE_PATH": str(database), **env})
+    with log.open("ab") as out:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -49,23 +55,15 @@ def running_service(
             ],
             cwd=PROJECT_ROOT,
             env=clean,
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process, log_path, ready_within_s)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, within_s: float) -> None:
+def wait_ready(
+    base: str, process: subprocess.Popen[bytes], log: Path, within_s: float = 120
+) -> None:
+    """Block until /readyz answers 200 (async tests run this in a thread)."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -79,8 +77,27 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, within_s
     raise AssertionError(f"service not ready within {within_s:.0f} s:\n{tail(log)}")
 
 
-def tail(log: Path, chars: int = 3000) -> str:
+def stop(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, as an orchestrator would; SIGKILL only if it hangs. Returns the exit code."""
+    process.send_signal(signal.SIGTERM)
     try:
-        return log.read_text("utf-8", errors="replace")[-chars:]
-    except OSError:
-        return "(no log)"
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(timeout=10)
+
+
+@contextmanager
+def running_service(
+    workdir: Path, env: dict[str, str], ready_within_s: float = 120
+) -> Iterator[str]:
+    """Start the service, wait for /readyz, yield its base URL; stop it at the end."""
+    port = free_port()
+    log = workdir / "service.log"
+    process = start_service(workdir / "documents.sqlite3", port, env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process, log, ready_within_s)
+        yield base
+    finally:
+        stop(process)

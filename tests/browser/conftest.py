@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.server import running_service
+from tests.service_process import running_service
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

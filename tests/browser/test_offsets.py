@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.server import running_service
 from tests.browser.ui import ask, highlighted, open_page, paste_article, quotes, summarize
 from tests.fakes.upstream import ScriptedUpstream, json_reply
+from tests.service_process import running_service
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.server import PROJECT_ROOT
 from tests.browser.ui import (
     ask,
     count_stream_updates,
@@ -21,6 +20,7 @@ from tests.browser.ui import (
     wait_idle,
     wait_ready,
 )
+from tests.service_process import PROJECT_ROOT
 
 pytestmark = pytest.mark.browser
 

@@ -9,13 +9,10 @@ was acknowledged must read back with identical text from an intact database.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import httpx
 import pytest
 
 from tests.fakes.upstream import ScriptedUpstream, json_reply
+from tests.service_process import free_port, start_service, stop, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -31,17 +29,6 @@ CONCURRENCY = 8
 # Kill once this many POSTs were acknowledged: the rest are queued or being written.
 KILL_AFTER_ACKS = 25
 WORDS = ("grain", "harbour", "treaty", "senate", "river", "winter", "council", "border", "ledger")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def tail(log: Path) -> str:
-    """The end of the service's log, for failure messages."""
-    return log.read_text(errors="replace")[-2000:]
 
 
 def make_texts(count: int) -> list[str]:
@@ -62,48 +49,7 @@ def make_texts(count: int) -> list[str]:
     return texts
 
 
-def start_service(
-    db_path: Path, port: int, upstream_url: str, log: Path
-) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_"))}
-    env.update(
-        {
-            "DATABASE_PATH": str(db_path),
-            "LLM_BASE_URL": upstream_url,
-            "LLM_MODEL": "scripted-model",
-            "LLM_MAX_RETRIES": "0",
-        }
-    )
-    with open(log, "ab") as stderr:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-
-
-async def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    async with httpx.AsyncClient(timeout=2) as http:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, f"service exited: {tail(log)}"
-            try:
-                if (await http.get(f"{base}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"service did not become ready: {tail(log)}")
+SERVICE_ENV = {"LLM_MODEL": "scripted-model", "LLM_MAX_RETRIES": "0"}
 
 
 async def ingest_until_killed(
@@ -160,9 +106,10 @@ async def test_acknowledged_documents_survive_kill_9(
     assert min(map(len, texts)) <= 1_001 and max(map(len, texts)) >= 199_999
 
     port = free_port()
-    first = start_service(db_path, port, upstream.url, log)
+    env = {**SERVICE_ENV, "LLM_BASE_URL": upstream.url}
+    first = start_service(db_path, port, env, log)
     try:
-        await wait_ready(f"http://127.0.0.1:{port}", first, log)
+        await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}", first, log)
         acknowledged, in_flight_at_kill = await ingest_until_killed(
             f"http://127.0.0.1:{port}", first, texts
         )
@@ -177,10 +124,10 @@ async def test_acknowledged_documents_survive_kill_9(
     assert len(acknowledged) < DOCUMENTS, "every POST finished before the kill"
 
     port = free_port()
-    second = start_service(db_path, port, upstream.url, log)
+    second = start_service(db_path, port, env, log)
     try:
         base = f"http://127.0.0.1:{port}"
-        await wait_ready(base, second, log)
+        await asyncio.to_thread(wait_ready, base, second, log)
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             for doc_id, index in acknowledged.items():
                 response = await http.get(f"/v1/documents/{doc_id}")
@@ -196,6 +143,5 @@ async def test_acknowledged_documents_survive_kill_9(
         # Unacknowledged POSTs may or may not have landed; acknowledged ones must have.
         assert len(acknowledged) <= stored <= DOCUMENTS
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=30)
+        stop(second)
     assert time.monotonic() - started < 30, "durability test exceeded its 30 s budget"

@@ -4,15 +4,14 @@ and bounded memory (the real service process, the scripted upstream as the model
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.test_service_process import free_port, start_service, wait_ready
 from tests.fakes.upstream import json_reply
+from tests.service_process import free_port, start_service, stop, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +29,9 @@ def rss_mib(pid: int) -> float:
 async def test_two_thousand_requests_at_concurrency_64(upstream, sample_article, tmp_path):
     upstream.default = json_reply({"answer": "Dmitry Peskov", "sentence": 17})
     port = free_port()
+    log = tmp_path / "service.log"
     process = start_service(
-        tmp_path,
+        tmp_path / "docs.sqlite3",
         port,
         {
             "LLM_BASE_URL": upstream.url,
@@ -39,10 +39,11 @@ async def test_two_thousand_requests_at_concurrency_64(upstream, sample_article,
             "LLM_MAX_RETRIES": "0",
             "MAX_PENDING_REQUESTS": "128",
         },
+        log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        await wait_ready(base, process)
+        await asyncio.to_thread(wait_ready, base, process, log)
         limits = httpx.Limits(max_connections=CONCURRENCY)
         async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
             doc_id = (await http.post("/v1/documents", json={"text": sample_article})).json()["id"]
@@ -74,5 +75,4 @@ async def test_two_thousand_requests_at_concurrency_64(upstream, sample_article,
         # Bounded: the result cache and index are capped, nothing grows per request.
         assert final_rss - warm_rss < 100, (warm_rss, final_rss)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        stop(process)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +15,9 @@ import pytest
 
 from service.llm.embedded import locate_default_model
 from tests.citations import assert_valid_citations
+from tests.service_process import free_port, start_service, stop, tail, wait_ready
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def processes_matching(*needles: str) -> list[int]:
@@ -43,34 +36,14 @@ def processes_matching(*needles: str) -> list[int]:
     return found
 
 
-async def wait_ready(base: str, process: subprocess.Popen[bytes], within_s: float = 120) -> None:
-    deadline = time.monotonic() + within_s
-    async with httpx.AsyncClient(timeout=5) as http:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "service exited during start-up"
-            try:
-                if (await http.get(f"{base}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.25)
-    raise AssertionError("service did not become ready")
+def start(tmp_path: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return start_service(tmp_path / "docs.sqlite3", port, env, tmp_path / "service.log")
 
 
-def start_service(tmp_path: Path, port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_"))}
-    env.update({"DATABASE_PATH": str(tmp_path / "docs.sqlite3"), **extra_env})
-    return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "service.log", "wb"),
+async def ready(port: int, process: subprocess.Popen[bytes], tmp_path: Path) -> None:
+    await asyncio.to_thread(
+        wait_ready, f"http://127.0.0.1:{port}", process, tmp_path / "service.log"
     )
-
-
-def stop(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=30)
 
 
 async def exercise_api(base: str, article: str) -> None:
@@ -97,11 +70,9 @@ async def exercise_api(base: str, article: str) -> None:
 
 async def test_service_with_embedded_model_serves_and_stops_cleanly(tmp_path, sample_article):
     port, model_port = free_port(), free_port()
-    process = start_service(
-        tmp_path, port, {"LLM_EMBEDDED_PORT": str(model_port), "LLM_CONTEXT": "4096"}
-    )
+    process = start(tmp_path, port, {"LLM_EMBEDDED_PORT": str(model_port), "LLM_CONTEXT": "4096"})
     try:
-        await wait_ready(f"http://127.0.0.1:{port}", process)
+        await ready(port, process, tmp_path)
         assert processes_matching("llama_cpp.server", str(model_port)), (
             "embedded model server not running"
         )
@@ -109,7 +80,7 @@ async def test_service_with_embedded_model_serves_and_stops_cleanly(tmp_path, sa
     finally:
         code = stop(process)
     # uvicorn re-raises the SIGTERM it handled after a graceful shutdown.
-    assert code in (0, -signal.SIGTERM), (tmp_path / "service.log").read_text()[-2000:]
+    assert code in (0, -signal.SIGTERM), tail(tmp_path / "service.log")
     assert "Application shutdown complete" in (tmp_path / "service.log").read_text()
     deadline = time.monotonic() + 10
     while processes_matching("llama_cpp.server", str(model_port)) and time.monotonic() < deadline:
@@ -162,11 +133,9 @@ async def test_service_with_remote_endpoint_uses_the_same_code_path(
     tmp_path, sample_article, remote_llama
 ):
     port = free_port()
-    process = start_service(
-        tmp_path, port, {"LLM_BASE_URL": remote_llama, "LLM_MODEL": "remote-smollm2"}
-    )
+    process = start(tmp_path, port, {"LLM_BASE_URL": remote_llama, "LLM_MODEL": "remote-smollm2"})
     try:
-        await wait_ready(f"http://127.0.0.1:{port}", process)
+        await ready(port, process, tmp_path)
         # No embedded server of our own: the service talks to the remote one.
         assert not [
             p for p in processes_matching("llama_cpp.server") if str(process.pid) in _parent(p)
