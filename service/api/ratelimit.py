@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from limits import RateLimitItem, WindowStats, parse_many
 from limits.aio.storage import MemoryStorage
@@ -58,7 +58,7 @@ class RateLimiter:
         state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
         state[_STATE_KEY] = _headers(*min(stats, key=lambda pair: pair[0].remaining))
 
-    async def _refuse(self, item: RateLimitItem, client: str) -> None:
+    async def _refuse(self, item: RateLimitItem, client: str) -> NoReturn:
         headers = _headers(await self._limiter.get_window_stats(item, client), item)
         headers["Retry-After"] = headers["RateLimit-Reset"]
         raise RateLimited(
