@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests.api.helpers import api_client
 from tests.fakes.upstream import ScriptedUpstream
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +31,34 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def sample_article(shared_data: Path) -> str:
     return (shared_data / "sample_article.txt").read_text("utf-8")
+
+
+class _UnexpectedErrors(logging.Handler):
+    """Collects the records the service logs for an unexpected error (a 500)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info is not None:
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_errors() -> Iterator[None]:
+    """Every 500 a test provokes is a failure: an unexpected exception must be fixed at
+    its cause, never reach a client as a bare 500 (issue #15)."""
+    handler = _UnexpectedErrors()
+    logger = logging.getLogger("service")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    assert not handler.records, "unexpected errors were logged:\n" + "\n".join(
+        handler.format(r) for r in handler.records
+    )
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +92,7 @@ def settings(upstream: ScriptedUpstream, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app (real openai client) talking to the scripted upstream."""
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
+    async with api_client(create_app(settings)) as test_client:
         yield test_client

@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar.testing import AsyncTestClient
+import httpx
+from litestar import Litestar
+
+# Litestar's AsyncTestClient runs each request to completion in a portal thread, so
+# "concurrent" requests through it are served one at a time and races never show.
+# These tests drive the app in the test's own event loop instead.
 
 
-async def store(client: AsyncTestClient, text: str, **extra: Any) -> dict[str, Any]:  # type: ignore[type-arg]
+@asynccontextmanager
+async def api_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the app, served concurrently in this event loop (lifespan run)."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def lifespan() -> None:
+        # Its own task: pytest-asyncio sets a fixture up and tears it down in different
+        # tasks, and the lifespan's cancel scopes must exit in the task they entered.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(lifespan())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # start-up failed: raise its error here
+    try:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+    finally:
+        stop.set()
+        await task
+
+
+async def store(client: httpx.AsyncClient, text: str, **extra: Any) -> dict[str, Any]:
     """POST a document; return the stored document with text and sentence spans."""
     created = await client.post("/v1/documents", json={"text": text, **extra})
     assert created.status_code in (200, 201), created.text

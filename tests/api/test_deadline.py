@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from litestar.testing import AsyncTestClient
-
 from service.app import create_app
-from tests.api.helpers import assert_problem, store
+from tests.api.helpers import api_client, assert_problem, store
 from tests.citations import assert_valid_citations
 from tests.fakes.upstream import Reply, json_reply
 
@@ -17,7 +15,7 @@ GOOD = {"answer": "Dmitry Peskov", "sentence": 1}
 
 
 async def ask(settings, sample_article, **changes):
-    async with AsyncTestClient(app=create_app(replace(settings, **changes))) as client:
+    async with api_client(create_app(replace(settings, **changes))) as client:
         document = await store(client, sample_article)
         return await client.post(f"/v1/documents/{document['id']}/answers", json=QUESTION)
 

@@ -6,11 +6,10 @@ import asyncio
 from dataclasses import replace
 
 import pytest
-from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.llm.breaker import CircuitBreaker
-from tests.api.helpers import sentence_with, store
+from tests.api.helpers import api_client, sentence_with, store
 from tests.citations import assert_valid_citations
 from tests.fakes.upstream import Reply, json_reply
 
@@ -18,7 +17,7 @@ from tests.fakes.upstream import Reply, json_reply
 @pytest.fixture
 async def degraded_client(settings):
     on = replace(settings, degraded_mode=True, llm_breaker_failures=2, llm_breaker_reset_s=0.3)
-    async with AsyncTestClient(app=create_app(on)) as client:
+    async with api_client(create_app(on)) as client:
         yield client
 
 

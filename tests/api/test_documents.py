@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from litestar.testing import AsyncTestClient
-
 from service.app import create_app
+from tests.api.helpers import api_client
 
 
 async def test_same_text_gets_the_same_id(client, sample_article):
@@ -39,9 +38,9 @@ async def test_delete_then_read_is_404(client, sample_article):
 
 
 async def test_documents_survive_a_restart(settings, sample_article):
-    async with AsyncTestClient(app=create_app(settings)) as first:
+    async with api_client(create_app(settings)) as first:
         doc_id = (await first.post("/v1/documents", json={"text": sample_article})).json()["id"]
-    async with AsyncTestClient(app=create_app(settings)) as second:
+    async with api_client(create_app(settings)) as second:
         body = (await second.get(f"/v1/documents/{doc_id}")).json()
     assert body["text"] == sample_article
 

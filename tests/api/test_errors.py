@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from tests.api.helpers import assert_problem, store
+from tests.api.helpers import api_client, assert_problem, store
 from tests.fakes.upstream import Reply
 
 
@@ -64,7 +63,7 @@ async def test_invalid_document_fields_are_422(client, body, fragment):
 
 async def test_text_over_the_limit_is_413(settings, upstream):
     small = replace(settings, max_text_chars=100)
-    async with AsyncTestClient(app=create_app(small)) as client:
+    async with api_client(create_app(small)) as client:
         problem = assert_problem(
             await client.post("/v1/documents", json={"text": "word " * 50}), 413
         )
@@ -72,7 +71,7 @@ async def test_text_over_the_limit_is_413(settings, upstream):
 
 
 async def test_body_over_the_server_limit_is_413(settings, upstream):
-    async with AsyncTestClient(app=create_app(replace(settings, max_body_bytes=1000))) as client:
+    async with api_client(create_app(replace(settings, max_body_bytes=1000))) as client:
         response = await client.post("/v1/documents", json={"text": "word " * 1000})
     assert_problem(response, 413)
 
@@ -110,7 +109,7 @@ async def test_ask_needs_exactly_one_of_text_and_document_id(client):
 
 async def test_slow_model_is_a_504(settings, upstream, sample_article):
     upstream.enqueue(Reply(content="{}", delay_s=2.0))
-    async with AsyncTestClient(app=create_app(replace(settings, llm_timeout_s=0.3))) as client:
+    async with api_client(create_app(replace(settings, llm_timeout_s=0.3))) as client:
         document = await store(client, sample_article)
         response = await client.post(
             f"/v1/documents/{document['id']}/answers", json={"question": "Who?"}
@@ -120,7 +119,7 @@ async def test_slow_model_is_a_504(settings, upstream, sample_article):
 
 async def test_unreachable_model_is_a_502(settings, sample_article):
     dead = replace(settings, llm_base_url="http://127.0.0.1:9/v1")
-    async with AsyncTestClient(app=create_app(dead)) as client:
+    async with api_client(create_app(dead)) as client:
         document = await store(client, sample_article)
         response = await client.post(
             f"/v1/documents/{document['id']}/answers", json={"question": "Who?"}

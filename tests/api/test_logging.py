@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from litestar.testing import AsyncTestClient
-
 from service.app import create_app
+from tests.api.helpers import api_client
 from tests.fakes.upstream import Reply, json_reply
 
 KEY = "sk-live-4f9c2e7d1b"
@@ -35,7 +34,7 @@ async def test_keys_and_article_text_stay_out_of_the_logs(settings, upstream):
         json_reply({"answer": "Zanzibar-7741", "sentence": 1}),
         Reply(status=500),
     )
-    async with AsyncTestClient(app=create_app(keyed)) as client:
+    async with api_client(create_app(keyed)) as client:
         # Attached after startup: the app's logging setup replaces the root handlers.
         root = logging.getLogger()
         root.addHandler(collect)

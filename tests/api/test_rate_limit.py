@@ -7,11 +7,10 @@ import itertools
 from dataclasses import replace
 
 import pytest
-from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.api.helpers import assert_problem
+from tests.api.helpers import api_client, assert_problem
 
 _numbers = itertools.count()
 
@@ -27,7 +26,7 @@ def bearer(key: str) -> dict[str, str]:
 
 async def test_each_key_has_its_own_budget_and_is_told_when_to_retry(settings):
     limited = replace(settings, api_keys=frozenset({"k-one", "k-two"}), rate_limit="3/minute")
-    async with AsyncTestClient(app=create_app(limited)) as client:
+    async with api_client(create_app(limited)) as client:
         allowed = [
             await client.post("/v1/documents", json=body(), headers=bearer("k-one"))
             for _ in range(3)
@@ -53,7 +52,7 @@ async def test_each_key_has_its_own_budget_and_is_told_when_to_retry(settings):
 
 
 async def test_open_api_counts_per_client_address_and_made_up_tokens_do_not_help(settings):
-    async with AsyncTestClient(app=create_app(replace(settings, rate_limit="2/minute"))) as client:
+    async with api_client(create_app(replace(settings, rate_limit="2/minute"))) as client:
         statuses = [
             (
                 await client.post("/v1/documents", json=body(), headers=bearer(f"made-up-{i}"))
@@ -65,7 +64,7 @@ async def test_open_api_counts_per_client_address_and_made_up_tokens_do_not_help
 
 async def test_budget_returns_when_the_window_moves_on(settings):
     limited = replace(settings, api_keys=frozenset({"k"}), rate_limit="2/second")
-    async with AsyncTestClient(app=create_app(limited)) as client:
+    async with api_client(create_app(limited)) as client:
         for _ in range(2):
             assert (
                 await client.post("/v1/documents", json=body(), headers=bearer("k"))
@@ -79,7 +78,7 @@ async def test_budget_returns_when_the_window_moves_on(settings):
 
 async def test_every_limit_in_the_list_applies(settings):
     limited = replace(settings, rate_limit="5/minute;2/hour")
-    async with AsyncTestClient(app=create_app(limited)) as client:
+    async with api_client(create_app(limited)) as client:
         first = await client.post("/v1/documents", json=body())
         statuses = [(await client.post("/v1/documents", json=body())).status_code for _ in range(2)]
     # The tighter limit is the one reported and enforced.
@@ -97,7 +96,7 @@ def test_unreadable_rate_limit_is_a_settings_error():
 
 async def test_concurrent_requests_cannot_overrun_the_limit(settings):
     limited = replace(settings, api_keys=frozenset({"k"}), rate_limit="5/minute")
-    async with AsyncTestClient(app=create_app(limited)) as client:
+    async with api_client(create_app(limited)) as client:
         responses = await asyncio.gather(
             *(client.post("/v1/documents", json=body(), headers=bearer("k")) for _ in range(20))
         )

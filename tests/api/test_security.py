@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests.api.helpers import api_client
 
 
 async def test_without_keys_the_api_is_open_and_sends_no_cors_headers(client):
@@ -21,7 +21,7 @@ async def test_without_keys_the_api_is_open_and_sends_no_cors_headers(client):
 
 async def test_keys_are_required_on_the_api_but_not_on_probes(settings):
     keyed = replace(settings, api_keys=frozenset({"k-one", "k-two"}))
-    async with AsyncTestClient(app=create_app(keyed)) as client:
+    async with api_client(create_app(keyed)) as client:
         missing = await client.post("/v1/documents", json={"text": "Some text."})
         wrong = await client.post(
             "/v1/documents", json={"text": "Some text."}, headers={"authorization": "Bearer nope"}
@@ -40,7 +40,7 @@ async def test_keys_are_required_on_the_api_but_not_on_probes(settings):
 
 async def test_cors_allows_only_configured_origins(settings):
     opened = replace(settings, cors_origins=("https://app.example",))
-    async with AsyncTestClient(app=create_app(opened)) as client:
+    async with api_client(create_app(opened)) as client:
         allowed = await client.get("/healthz", headers={"origin": "https://app.example"})
         other = await client.get("/healthz", headers={"origin": "https://evil.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.api.helpers import sentence_with, store
+from tests.api.helpers import api_client, sentence_with, store
 from tests.citations import assert_valid_citations
 from tests.fakes.upstream import json_reply
 
@@ -139,13 +139,9 @@ async def test_extractive_mode_returns_the_article_sentences_the_model_chose(
 ):
     from dataclasses import replace
 
-    from litestar.testing import AsyncTestClient
-
     from service.app import create_app
 
-    async with AsyncTestClient(
-        app=create_app(replace(settings, summary_mode="extractive"))
-    ) as client:
+    async with api_client(create_app(replace(settings, summary_mode="extractive"))) as client:
         document = await store(client, sample_article)
         upstream.enqueue(json_reply({"sentences": [FAITHFUL[1], INVENTED]}))
         body = (
