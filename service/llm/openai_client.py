@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # then llama-cpp-python's json_object+schema form, then plain prompting; the first
 # form the server accepts is remembered for the life of the client.
 _AUTO_ORDER: tuple[StructuredOutput, ...] = ("json_schema", "json_object", "off")
+_NOT_A_COMPLETION = "the model endpoint sent a body that is not a chat completion"
 
 
 def _response_format(mode: StructuredOutput, schema: OutputSchema) -> dict[str, Any] | None:
@@ -51,6 +52,65 @@ def _rejects_response_format(exc: openai.APIStatusError) -> bool:
         return True
     message = str(exc).lower()
     return exc.status_code == 500 and ("response_format" in message or "json_object" in message)
+
+
+class StructuredOutputModes:
+    """Which response_format form the endpoint takes.
+
+    Shared by every concurrent call, so it changes only under one rule: while the
+    form is unknown, one call at a time probes (the others wait on the lock), and a
+    rejection drops exactly the form that call used. The first accepted form is
+    settled for the life of the client.
+    """
+
+    def __init__(self, configured: StructuredOutput) -> None:
+        self._candidates: tuple[StructuredOutput, ...] = (
+            _AUTO_ORDER if configured == "auto" else (configured,)
+        )
+        self._position = 0
+        self.settled = configured != "auto"
+        self.lock = asyncio.Lock()
+
+    @property
+    def current(self) -> StructuredOutput:
+        """The form the next call uses."""
+        return self._candidates[self._position]
+
+    @property
+    def last_resort(self) -> bool:
+        """True when no other form is left to fall back to."""
+        return self._position == len(self._candidates) - 1
+
+    def settle(self) -> None:
+        """The endpoint accepted the current form: keep it."""
+        self.settled = True
+
+    def reject(self, mode: StructuredOutput) -> None:
+        """The endpoint refused `mode`; move past it (only if it is still current)."""
+        if mode == self.current and not self.last_resort:
+            self._position += 1
+            log.warning("endpoint rejected response_format=%s; trying %s", mode, self.current)
+            if self.current == "off":
+                # Plain prompting has no form to reject.
+                self.settled = True
+
+
+def _translate(exc: openai.OpenAIError) -> LLMError:
+    """The domain error for an openai exception (the one place they are mapped)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMTimeout("the model did not answer in time")
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMUnavailable(f"cannot reach the model endpoint: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+            return LLMError(f"model endpoint rejected the request: {exc}")
+        failure = f"model endpoint answered HTTP {exc.status_code}"
+        if exc.status_code == 429 or exc.status_code >= 500:
+            # Overloaded or down: the circuit breaker and degraded mode act on it.
+            return LLMUnavailable(failure)
+        return LLMError(failure)
+    # The body was not a chat completion at all (an HTML error page, junk).
+    return LLMBadOutput(_NOT_A_COMPLETION)
 
 
 class OpenAICompatibleLLM:
@@ -79,9 +139,7 @@ class OpenAICompatibleLLM:
             max_retries=max_retries,
         )
         self._semaphore = asyncio.Semaphore(concurrency)
-        self._modes: list[StructuredOutput] = (
-            list(_AUTO_ORDER) if structured_output == "auto" else [structured_output]
-        )
+        self.modes = StructuredOutputModes(structured_output)
         self._temperature = temperature
 
     @property
@@ -96,38 +154,46 @@ class OpenAICompatibleLLM:
         schema: OutputSchema | None = None,
         on_delta: DeltaCallback | None = None,
     ) -> Completion:
-        """Run one chat completion, falling back through structured-output forms."""
+        """Run one chat completion in the structured-output form the endpoint takes."""
         async with self._semaphore:
-            while True:
-                mode = self._modes[0]
+            try:
+                if schema is not None and not self.modes.settled:
+                    async with self.modes.lock:
+                        if not self.modes.settled:
+                            return await self._probe(messages, max_tokens, schema, on_delta)
+                mode = self.modes.current
                 response_format = _response_format(mode, schema) if schema else None
-                probing = response_format is not None and len(self._modes) > 1
-                try:
-                    return await self._call(
-                        messages, max_tokens, response_format, on_delta, retry=not probing
-                    )
-                except openai.APIStatusError as exc:
-                    if not (probing and _rejects_response_format(exc)):
-                        if isinstance(
-                            exc, openai.BadRequestError | openai.UnprocessableEntityError
-                        ):
-                            raise LLMError(f"model endpoint rejected the request: {exc}") from exc
-                        failure = f"model endpoint answered HTTP {exc.status_code}"
-                        if exc.status_code == 429 or exc.status_code >= 500:
-                            # Overloaded or down: the circuit breaker and degraded mode act on it.
-                            raise LLMUnavailable(failure) from exc
-                        raise LLMError(failure) from exc
-                    log.warning("endpoint rejected response_format=%s; trying the next form", mode)
-                    self._modes.pop(0)
-                except openai.APITimeoutError as exc:
-                    raise LLMTimeout("the model did not answer in time") from exc
-                except openai.APIConnectionError as exc:
-                    raise LLMUnavailable(f"cannot reach the model endpoint: {exc}") from exc
-                except (openai.APIResponseValidationError, ValueError) as exc:
-                    # The body was not a chat completion at all (an HTML error page, junk).
-                    raise LLMBadOutput(
-                        "the model endpoint sent a body that is not a chat completion"
-                    ) from exc
+                return await self._call(messages, max_tokens, response_format, on_delta)
+            except openai.OpenAIError as exc:
+                raise _translate(exc) from exc
+            except ValueError as exc:
+                # The SDK could not parse the body as a chat completion.
+                raise LLMBadOutput(_NOT_A_COMPLETION) from exc
+
+    async def _probe(
+        self,
+        messages: list[ChatMessage],
+        max_tokens: int,
+        schema: OutputSchema,
+        on_delta: DeltaCallback | None,
+    ) -> Completion:
+        """Try the forms in order (caller holds the lock); settle on the first accepted."""
+        while True:
+            mode = self.modes.current
+            response_format = _response_format(mode, schema)
+            # No retries while probing: a rejected form is not worth three attempts.
+            retry = response_format is None or self.modes.last_resort
+            try:
+                completion = await self._call(
+                    messages, max_tokens, response_format, on_delta, retry=retry
+                )
+            except openai.APIStatusError as exc:
+                if self.modes.last_resort or not _rejects_response_format(exc):
+                    raise
+                self.modes.reject(mode)
+                continue
+            self.modes.settle()
+            return completion
 
     async def _call(
         self,

@@ -47,6 +47,11 @@ class ScriptedUpstream:
         self.arrivals: list[float] = []  # time.monotonic() of each chat completion request
         self.default: Reply | None = None
         self.models_status = 200
+        # response_format types the endpoint takes (None: any). Others are refused
+        # before the script is consulted, the way real servers refuse them.
+        self.response_formats: set[str] | None = None
+        self.rejects_like_llama_cpp = False  # 500 + validation message instead of 400
+        self.rejected: list[dict[str, Any]] = []
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -69,6 +74,9 @@ class ScriptedUpstream:
         self.arrivals.clear()
         self.default = None
         self.models_status = 200
+        self.response_formats = None
+        self.rejects_like_llama_cpp = False
+        self.rejected.clear()
 
     def start(self) -> None:
         # IPPROTO_TCP (not 0) so asyncio sets TCP_NODELAY: otherwise every reply waits
@@ -118,6 +126,12 @@ class ScriptedUpstream:
             await _send_json(send, 404, {"error": {"message": f"no route {path}"}})
             return
         request = json.loads(body)
+        form = (request.get("response_format") or {}).get("type")
+        formats = self.response_formats
+        if form is not None and formats is not None and form not in formats:
+            self.rejected.append(request)
+            await _send_json(send, *_rejection(form, self.rejects_like_llama_cpp))
+            return
         self.arrivals.append(time.monotonic())
         self.history.append(request)
         reply = self.script.popleft() if self.script else self.default
@@ -187,6 +201,15 @@ class ScriptedUpstream:
                 "more_body": False,
             }
         )
+
+
+def _rejection(form: str, llama_cpp: bool) -> tuple[int, dict[str, Any]]:
+    """How real servers refuse a response_format: OpenAI/vLLM answer 400; llama-cpp-python
+    answers 500 with a validation message naming the types it takes."""
+    if llama_cpp:
+        message = "1 validation error: response_format.type Input should be 'text' or 'json_object'"
+        return 500, {"error": {"message": message, "type": "internal_server_error"}}
+    return 400, {"error": {"message": f"response_format {form!r} is not supported"}}
 
 
 def _completion(reply: Reply, model: str) -> dict[str, Any]:
