@@ -10,6 +10,7 @@ from service.llm.base import (
     ChatMessage,
     Completion,
     DeltaCallback,
+    LLMError,
     LLMTimeout,
     LLMUnavailable,
     OutputSchema,
@@ -84,6 +85,11 @@ class BreakerLLM:
             )
         except (LLMUnavailable, LLMTimeout):
             self.breaker.failure()
+            raise
+        except LLMError:
+            # It answered, just not usefully: the endpoint is up (a half-open trial
+            # that gets a bad reply must close the circuit, not leave it open).
+            self.breaker.success()
             raise
         self.breaker.success()
         return completion

@@ -49,13 +49,21 @@ class Pipeline:
         self._indexes: ResultCache[DocumentIndex] = ResultCache(64)
         self._results: ResultCache[Summary | Answer] = ResultCache(settings.result_cache_size)
         self._flight: SingleFlight[Summary | Answer] = SingleFlight()
+        self._index_flight: SingleFlight[DocumentIndex] = SingleFlight()
 
     async def index(self, document: Document) -> DocumentIndex:
         """The document's lexical index, built once (off the event loop)."""
         index = self._indexes.get(document.id)
-        if index is None:
-            index = await anyio.to_thread.run_sync(DocumentIndex.build, document)
-            self._indexes.put(document.id, index)
+        if index is not None:
+            return index
+
+        async def build() -> DocumentIndex:
+            built = await anyio.to_thread.run_sync(DocumentIndex.build, document)
+            self._indexes.put(document.id, built)
+            return built
+
+        # Concurrent first requests on a new document build its index once.
+        index, _ = await self._index_flight.run(document.id, build)
         return index
 
     def forget(self, document_id: str) -> None:
