@@ -18,7 +18,7 @@ from litestar.types import Guard
 from service.api.answers import AnswerController
 from service.api.dependencies import provide_pipeline, provide_settings, provide_store
 from service.api.documents import DocumentController
-from service.api.errors import EXCEPTION_HANDLERS
+from service.api.errors import EXCEPTION_HANDLERS, JSONRequest
 from service.api.health import healthz, readyz
 from service.api.ratelimit import RateLimiter
 from service.api.summaries import SummaryController
@@ -85,7 +85,9 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            store = DocumentStore(settings.database_path)
+            store = DocumentStore(
+                settings.database_path, cache_bytes=(settings.memory_cache_mb << 20) // 2
+            )
             await store.open()
             stack.push_async_callback(store.close)
             model = llm if llm is not None else await stack.enter_async_context(open_llm(settings))
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
         if settings.cors_origins
         else None,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_class=JSONRequest,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -107,6 +107,9 @@ class Settings:
     max_pending_requests: int = 64
     # RESULT_CACHE_SIZE: summaries/answers kept in memory (identical requests cost nothing).
     result_cache_size: int = 2_048
+    # MEMORY_CACHE_MB: memory the in-process caches may hold in all, estimated: stored
+    # documents 1/2, their search indexes 2/5, finished results 1/10.
+    memory_cache_mb: int = 512
 
     # API_KEYS (comma-separated) and/or API_KEYS_FILE (one key a line): when any is set,
     # /v1/ requests need `Authorization: Bearer <key>`. Unset: the API is open.
@@ -166,6 +169,7 @@ class Settings:
         put("context_budget_tokens", "CONTEXT_BUDGET_TOKENS", cast=int)
         put("retrieval_budget_tokens", "RETRIEVAL_BUDGET_TOKENS", cast=int)
         put("result_cache_size", "RESULT_CACHE_SIZE", cast=int)
+        put("memory_cache_mb", "MEMORY_CACHE_MB", cast=int)
         put("max_pending_requests", "MAX_PENDING_REQUESTS", cast=int)
         put("answer_context_sentences", "ANSWER_CONTEXT_SENTENCES", cast=int)
         put("summary_mode", "SUMMARY_MODE")

@@ -1,40 +1,12 @@
-"""Result cache and single-flight: identical requests never reach the model twice."""
+"""Single-flight: concurrent identical requests share one execution."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
-
-
-class ResultCache(Generic[T]):
-    """A bounded LRU map from request key to finished result."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[str, T] = OrderedDict()
-
-    def get(self, key: str) -> T | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: str, value: T) -> None:
-        if self._capacity <= 0:
-            return
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
-
-    def drop_prefix(self, prefix: str) -> None:
-        """Forget every result whose key starts with prefix (a deleted document)."""
-        for key in [k for k in self._items if k.startswith(prefix)]:
-            del self._items[key]
 
 
 class SingleFlight(Generic[T]):
@@ -55,8 +27,19 @@ class SingleFlight(Generic[T]):
         if task is None:
             task = asyncio.ensure_future(work())
             self._inflight[key] = task
-            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+            task.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(task), shared
+
+    def _forget(self, key: str, task: asyncio.Task[T]) -> None:
+        # Only this execution's own entry: after a detach a newer one may run under the key.
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+
+    def detach_where(self, predicate: Callable[[str], bool]) -> None:
+        """Let executions whose key matches finish for their current callers, but make
+        later callers start a new one."""
+        for key in [k for k in self._inflight if predicate(k)]:
+            del self._inflight[key]
 
     def running(self, key: str) -> bool:
         """True while an execution for this key is in flight."""

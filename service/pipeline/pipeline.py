@@ -14,8 +14,9 @@ import msgspec
 from service.domain import Answer, Document, Summary
 from service.errors import Overloaded
 from service.llm.base import LLM, DeltaCallback, LLMError, LLMTimeout, LLMUnavailable
+from service.lru import LRU
 from service.pipeline.answer import answer_prompt_version, answer_question
-from service.pipeline.cache import ResultCache, SingleFlight
+from service.pipeline.cache import SingleFlight
 from service.pipeline.context import fits_in_one_prompt
 from service.pipeline.degraded import degraded_answer, degraded_summary
 from service.pipeline.summarize import SummaryOptions, summarize_document, summary_prompt_version
@@ -35,6 +36,11 @@ def _answer_text(result: Result) -> str:
     return (result.answer or "") if isinstance(result, Answer) else ""
 
 
+def _result_bytes(result: Result) -> int:
+    # The JSON size is a fair proxy: Python objects of the same data take ~3x its bytes.
+    return 3 * len(msgspec.json.encode(result))
+
+
 def normalize_question(question: str) -> str:
     """Collapse whitespace: questions that differ only in spacing share a cache entry."""
     return " ".join(question.split())
@@ -46,20 +52,28 @@ class Pipeline:
     def __init__(self, llm: LLM, settings: Settings) -> None:
         self.llm = llm
         self._settings = settings
-        self._indexes: ResultCache[DocumentIndex] = ResultCache(64)
-        self._results: ResultCache[Summary | Answer] = ResultCache(settings.result_cache_size)
-        self._flight: SingleFlight[Summary | Answer] = SingleFlight()
+        budget = settings.memory_cache_mb << 20
+        # The memory budget is shared out: indexes (which hold their document) take
+        # most, finished results (small) the rest; the store holds the documents.
+        self._indexes: LRU[DocumentIndex] = LRU(256, budget * 2 // 5, DocumentIndex.approx_bytes)
+        self._results: LRU[Result] = LRU(settings.result_cache_size, budget // 10, _result_bytes)
+        self._flight: SingleFlight[Result] = SingleFlight()
         self._index_flight: SingleFlight[DocumentIndex] = SingleFlight()
+        # Bumped by every delete: work that started before a delete must not put its
+        # result (or index) into a cache after it (the 204 says the document is gone).
+        self._deletions = 0
 
     async def index(self, document: Document) -> DocumentIndex:
         """The document's lexical index, built once (off the event loop)."""
         index = self._indexes.get(document.id)
         if index is not None:
             return index
+        deletions = self._deletions
 
         async def build() -> DocumentIndex:
             built = await anyio.to_thread.run_sync(DocumentIndex.build, document)
-            self._indexes.put(document.id, built)
+            if deletions == self._deletions:
+                self._indexes.put(document.id, built)
             return built
 
         # Concurrent first requests on a new document build its index once.
@@ -67,9 +81,15 @@ class Pipeline:
         return index
 
     def forget(self, document_id: str) -> None:
-        """Drop everything cached for a deleted document."""
-        self._indexes.drop_prefix(document_id)
-        self._results.drop_prefix(f"{document_id}|")
+        """Drop everything cached for a deleted document (and keep work in flight from
+        caching what it finishes)."""
+        self._deletions += 1
+        self._indexes.pop(document_id)
+        prefix = f"{document_id}|"
+        self._results.pop_where(lambda key: key.startswith(prefix))
+        # Requests after the delete start afresh instead of joining work begun before it.
+        self._flight.detach_where(lambda key: key.startswith(prefix))
+        self._index_flight.detach_where(lambda key: key == document_id)
 
     def _key(self, document: Document, *parts: str) -> str:
         digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
@@ -189,11 +209,14 @@ class Pipeline:
         if cached is None:
             self._admit(key)
 
+            deletions = self._deletions
+
             async def work_and_keep() -> Result:
                 # Cached inside the shared task: a caller that disconnects does not stop
-                # the result from reaching the cache. Degraded results never do.
+                # the result from reaching the cache. Degraded results never do, nor
+                # results of a document deleted meanwhile.
                 result = await work()
-                if not result.degraded:
+                if not result.degraded and deletions == self._deletions:
                     self._results.put(key, result)
                 return result
 

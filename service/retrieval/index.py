@@ -22,38 +22,64 @@ class DocumentIndex:
 
     @classmethod
     def build(cls, document: Document) -> DocumentIndex:
-        """Compute the content terms of every sentence."""
-        terms = [
-            content_terms(document.sentence_text(i)) for i in range(len(document.sentence_spans))
-        ]
-        return cls(document=document, sentence_terms=terms)
+        """Content terms of every sentence and BM25 over sentences and chunks: all the
+        CPU work, done here (in a worker thread) rather than on the first question."""
+        spans = document.sentence_spans
+        chunks = document.segmentation.chunks
+        return cls(
+            document=document,
+            sentence_terms=[content_terms(document.sentence_text(i)) for i in range(len(spans))],
+            _chunk_bm25=_bm25([document.text[c.start : c.end] for c in chunks]),
+            _sentence_bm25=_bm25([document.text[s:e] for s, e in spans]),
+        )
 
     def rank_chunks(self, query: str) -> list[int]:
         """Chunk indices by BM25 score for the query, best first (ties keep order)."""
-        chunks = self.document.segmentation.chunks
-        if self._chunk_bm25 is None and len(chunks) > 1:
-            self._chunk_bm25 = _bm25([self.document.text[c.start : c.end] for c in chunks])
-        return _rank(self._chunk_bm25, query, len(chunks))
+        return _rank(self._chunk_bm25, query, len(self.document.segmentation.chunks))
 
     def rank_sentences(self, query: str) -> list[int]:
         """Sentence indices by BM25 score for the query, best first (ties keep order)."""
-        spans = self.document.sentence_spans
-        if self._sentence_bm25 is None and len(spans) > 1:
-            self._sentence_bm25 = _bm25([self.document.text[s:e] for s, e in spans])
-        return _rank(self._sentence_bm25, query, len(spans))
+        return _rank(self._sentence_bm25, query, len(self.document.sentence_spans))
+
+    def approx_bytes(self) -> int:
+        """Memory held by the index and its document, estimated (for the byte-bounded cache)."""
+        terms = sum(200 + 80 * len(t) for t in self.sentence_terms)
+        return (
+            self.document.approx_bytes()
+            + terms
+            + _bm25_bytes(self._chunk_bm25)
+            + _bm25_bytes(self._sentence_bm25)
+        )
 
 
-def _bm25(corpus: list[str]) -> bm25s.BM25:
+def _tokenize(texts: list[str]) -> bm25s.tokenization.Tokenized:
+    return bm25s.tokenize(texts, stopwords="en", stemmer=stem_words, show_progress=False)
+
+
+def _bm25(corpus: list[str]) -> bm25s.BM25 | None:
+    """BM25 over the texts; None when ranking is pointless (one text) or impossible (no
+    indexable word in any: only stopwords, punctuation, digits or emoji)."""
+    if len(corpus) < 2:
+        return None
+    tokens = _tokenize(corpus)
+    if not tokens.vocab:
+        return None
     retriever = bm25s.BM25()
-    tokens = bm25s.tokenize(corpus, stopwords="en", stemmer=stem_words, show_progress=False)
     retriever.index(tokens, show_progress=False)
     return retriever
+
+
+def _bm25_bytes(retriever: bm25s.BM25 | None) -> int:
+    if retriever is None:
+        return 0
+    arrays = sum(int(getattr(a, "nbytes", 0)) for a in retriever.scores.values())
+    return arrays + 120 * len(retriever.vocab_dict or {})
 
 
 def _rank(retriever: bm25s.BM25 | None, query: str, n: int) -> list[int]:
     if retriever is None:
         return list(range(n))
-    tokenized = bm25s.tokenize([query], stopwords="en", stemmer=stem_words, show_progress=False)
+    tokenized = _tokenize([query])
     if not tokenized.vocab:
         return list(range(n))
     inverse = {v: k for k, v in tokenized.vocab.items()}

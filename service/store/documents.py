@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import msgspec
 
 from service.domain import Document, Segmentation
-from service.pipeline.cache import ResultCache
+from service.lru import LRU
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -23,6 +26,9 @@ CREATE TABLE IF NOT EXISTS documents (
     segmentation BLOB NOT NULL
 ) STRICT;
 """
+_INCREMENTAL = 2  # PRAGMA auto_vacuum value
+# 1024 pages of 4 KiB: reclaim once 4 MiB are free, not after every small delete.
+_RECLAIM_PAGES = 1024
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Segmentation)
 
@@ -32,19 +38,53 @@ def document_id(text: str) -> str:
     return "doc_" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-class DocumentStore:
-    """Stored documents survive restarts; reads are served from memory when hot."""
+class _KeyedLocks:
+    """One asyncio lock per key, existing only while someone holds or waits for it."""
 
-    def __init__(self, path: Path, cache_size: int = 128) -> None:
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class DocumentStore:
+    """Stored documents survive restarts; reads are served from memory when hot.
+
+    The database is the truth and the in-memory cache follows it: every operation
+    that changes what the cache should hold for an id (insert, delete, a read that
+    misses) runs under that id's lock, and the cache is updated only after the
+    database, so an acknowledged write is always in the database and a deleted
+    document is never served from memory afterwards.
+    """
+
+    def __init__(self, path: Path, cache_bytes: int = 256 << 20, cache_items: int = 1024) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._cache: ResultCache[Document] = ResultCache(cache_size)
+        self._cache: LRU[Document] = LRU(cache_items, cache_bytes, Document.approx_bytes)
+        self._ids = _KeyedLocks()
         self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
         if self._path != Path(":memory:"):
             self._path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        # Incremental auto-vacuum: deleted documents' pages go back to the file system
+        # (see _reclaim). Switching an existing database over needs one full VACUUM.
+        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            conn.execute("VACUUM")
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: an acknowledged document is on disk even if the machine loses power.
         conn.execute("PRAGMA synchronous=FULL")
@@ -70,9 +110,13 @@ class DocumentStore:
         cached = self._cache.get(doc_id)
         if cached is not None:
             return cached
-        document = await anyio.to_thread.run_sync(self._read, doc_id)
-        if document is not None:
-            self._cache.put(doc_id, document)
+        async with self._ids.hold(doc_id):
+            cached = self._cache.get(doc_id)  # read by whoever held the lock before us
+            if cached is not None:
+                return cached
+            document = await anyio.to_thread.run_sync(self._read, doc_id)
+            if document is not None:
+                self._cache.put(doc_id, document)
         return document
 
     def _read(self, doc_id: str) -> Document | None:
@@ -97,10 +141,12 @@ class DocumentStore:
         )
 
     async def add(self, document: Document) -> bool:
-        """Store a document; False if one with the same id was already stored."""
-        inserted = await anyio.to_thread.run_sync(self._insert, document)
-        if inserted:
-            self._cache.put(document.id, document)
+        """Store a document; False if one with the same id was already stored. When this
+        returns, the document is durably in the database."""
+        async with self._ids.hold(document.id):
+            inserted = await anyio.to_thread.run_sync(self._insert, document)
+            if inserted:
+                self._cache.put(document.id, document)
         return inserted
 
     def _insert(self, document: Document) -> bool:
@@ -122,13 +168,37 @@ class DocumentStore:
 
     async def delete(self, doc_id: str) -> bool:
         """Remove a document; False if there was none."""
-        self._cache.drop_prefix(doc_id)
+        async with self._ids.hold(doc_id):
+            try:
+                return await anyio.to_thread.run_sync(self._delete, doc_id)
+            finally:
+                # After the row is gone, whatever happened: the cache must not outlive it.
+                self._cache.pop(doc_id)
 
-        def _delete() -> bool:
+    def _delete(self, doc_id: str) -> bool:
+        with self._lock:
+            conn = self._db()
+            deleted = conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount == 1
+            if deleted:
+                self._reclaim(conn)
+        return deleted
+
+    @staticmethod
+    def _reclaim(conn: sqlite3.Connection) -> None:
+        # Give free pages back to the file system once they add up to a few MB, so a
+        # store whose documents come and go does not keep its high-water size on disk.
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        if free >= _RECLAIM_PAGES:
+            conn.execute("PRAGMA incremental_vacuum")
+
+    async def disk_usage(self) -> tuple[int, int]:
+        """(pages in the file, free pages in it), for tests and operators."""
+
+        def read() -> tuple[int, int]:
             with self._lock:
-                return (
-                    self._db().execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
-                    == 1
-                )
+                conn = self._db()
+                pages = conn.execute("PRAGMA page_count").fetchone()[0]
+                free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            return int(pages), int(free)
 
-        return await anyio.to_thread.run_sync(_delete)
+        return await anyio.to_thread.run_sync(read)
