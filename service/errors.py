@@ -10,10 +10,24 @@ class ServiceError(Exception):
     problem_type = "bad-request"
     title = "Bad request"
 
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        problem_type: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers or {}
+        if problem_type is not None:
+            self.problem_type = problem_type
+
+
+class MalformedBody(ServiceError):
+    status_code = 400
+    problem_type = "malformed-json"
+    title = "Malformed request body"
 
 
 class DocumentNotFound(ServiceError):

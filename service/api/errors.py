@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from service.errors import ServiceError
+from service.errors import MalformedBody, ServiceError
 from service.llm.base import LLMError
 
 log = logging.getLogger("service.api")
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://grounded.dev/problems/"
+
+
+def problem_body(
+    status: int, problem_type: str, title: str, detail: str, **extra: Any
+) -> dict[str, Any]:
+    """The RFC 9457 body (JSON responses and SSE `error` events alike)."""
+    return {
+        "type": PROBLEM_BASE + problem_type,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
 
 
 def problem(
@@ -26,19 +40,41 @@ def problem(
     **extra: Any,
 ) -> Response[dict[str, Any]]:
     """A problem+json response."""
-    body: dict[str, Any] = {
-        "type": PROBLEM_BASE + problem_type,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
+    body = problem_body(status, problem_type, title, detail, **extra)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def log_failure(method: str, path: str, exc: BaseException) -> None:
+    """Log an error a client is about to see, once, with its cause: unexpected errors
+    with their traceback, model failures as warnings (client mistakes are in the
+    access log already)."""
+    if not isinstance(exc, ServiceError):
+        log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    elif isinstance(exc, LLMError):
+        log.warning("model call failed on %s %s: %s", method, path, exc)
+
+
+class JSONRequest(Request[Any, Any, Any]):
+    """Litestar's request with JSON decoding failures that are the client's fault
+    turned into 400 problems instead of escaping as 500s."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError as exc:
+            # msgspec gives up past ~1000 levels of nesting; no request body of ours
+            # nests more than three.
+            raise MalformedBody("the JSON body is nested too deeply") from exc
+        except UnicodeDecodeError as exc:
+            raise MalformedBody(
+                f"the body is not valid UTF-8: byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start}",
+                problem_type="invalid-utf8",
+            ) from exc
+
+
 def _service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[dict[str, Any]]:
-    if isinstance(exc, LLMError):
-        log.warning("model call failed on %s %s: %s", request.method, request.url.path, exc)
+    log_failure(request.method, request.url.path, exc)
     return problem(exc.status_code, exc.problem_type, exc.title, exc.detail, exc.headers)
 
 
@@ -75,29 +111,19 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
         415: "unsupported-media-type",
         429: "too-many-requests",
     }
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "HTTP error"
     return problem(
         status,
         names.get(status, f"http-{status}"),
-        str(exc.detail or "HTTP error"),
-        str(exc.detail or ""),
+        phrase,
+        str(exc.detail or phrase),
         headers=exc.headers,
-    )
-
-
-def _undecodable(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
-    # Litestar decodes JSON bodies lazily, in the handler's argument parsing; a body
-    # that is not UTF-8 surfaces here rather than as its own 400.
-    return problem(
-        400,
-        "invalid-utf8",
-        "Invalid UTF-8",
-        f"the body is not valid UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}",
     )
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     # Logged with its traceback for operators; the client gets no internals.
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log_failure(request.method, request.url.path, exc)
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,
         "internal-error",
@@ -110,6 +136,5 @@ EXCEPTION_HANDLERS = {
     ServiceError: _service_error,
     ValidationException: _validation_error,
     HTTPException: _http_error,
-    UnicodeDecodeError: _undecodable,
     Exception: _unexpected,
 }

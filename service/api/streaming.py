@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -12,9 +13,11 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from service.api.errors import PROBLEM_BASE
+from service.api.errors import log_failure, problem_body
 from service.errors import ServiceError
-from service.llm.base import DeltaCallback
+from service.llm.base import DeltaCallback, LLMError
+
+log = logging.getLogger("service.api")
 
 EVENT_STREAM = "text/event-stream"
 
@@ -39,14 +42,16 @@ async def respond(
 ) -> Any:
     """The JSON body, or server-sent events when the client asked for them."""
     if wants_event_stream(request):
-        return event_stream(run)
+        return event_stream(run, request.method, request.url.path)
     result = await run(None)
     if getattr(result, "degraded", False):
         return Response(result, headers={"X-Degraded": "true"})
     return result
 
 
-def event_stream(run: Callable[[DeltaCallback], Awaitable[msgspec.Struct]]) -> ServerSentEvent:
+def event_stream(
+    run: Callable[[DeltaCallback], Awaitable[msgspec.Struct]], method: str, path: str
+) -> ServerSentEvent:
     """Stream `delta` events ({"text": ...}) while run() works, then one `result`
     event whose data is the exact JSON body of the non-streaming response (or an
     `error` event carrying a problem+json body)."""
@@ -66,11 +71,25 @@ def event_stream(run: Callable[[DeltaCallback], Awaitable[msgspec.Struct]]) -> S
             if exc is None:
                 body = msgspec.json.encode(task.result()).decode()
                 yield ServerSentEventMessage(event="result", data=body)
-            elif isinstance(exc, ServiceError):
+                return
+            # The access log already said 200 (the headers went first): log it here.
+            log_failure(method, path, exc)
+            if isinstance(exc, ServiceError):
+                if not isinstance(exc, LLMError):
+                    log.info(
+                        "streamed %s %s ended with %d %s",
+                        method,
+                        path,
+                        exc.status_code,
+                        exc.problem_type,
+                    )
                 yield _error(exc.status_code, exc.problem_type, exc.title, exc.detail)
             else:
                 yield _error(
-                    500, "internal-error", "Internal error", "the service failed unexpectedly"
+                    500,
+                    "internal-error",
+                    "Internal error",
+                    "the service failed unexpectedly; the error was logged",
                 )
         finally:
             if not task.done():
@@ -88,5 +107,5 @@ def _delta(text: str) -> ServerSentEventMessage:
 
 
 def _error(status: int, problem_type: str, title: str, detail: str) -> ServerSentEventMessage:
-    body = {"type": PROBLEM_BASE + problem_type, "title": title, "status": status, "detail": detail}
+    body = problem_body(status, problem_type, title, detail)
     return ServerSentEventMessage(event="error", data=json.dumps(body))

@@ -11,7 +11,7 @@ import anyio
 from service.domain import Summary, SummaryFormat, SummaryLength, SummarySentence, Usage
 from service.grounding.citations import make_citation
 from service.grounding.summaries import Draft, GroundedSentence, ground_summary
-from service.llm.base import LLM, DeltaCallback, LLMError, OutputSchema
+from service.llm.base import LLM, DeltaCallback, LLMError, LLMTimeout, LLMUnavailable, OutputSchema
 from service.pipeline.context import fits_in_one_prompt, group_sentences, render_numbered
 from service.pipeline.replies import as_int_list
 from service.pipeline.streaming import VisibleTextStream, summary_text
@@ -151,11 +151,14 @@ async def summarize_document(
     else:
         drafts = await _map_reduce(calls, index, count, style, options.focus, whole_budget, stream)
     grounded = await anyio.to_thread.run_sync(ground_summary, index, drafts, count)
-    if not grounded:
+    fallback = not grounded
+    if fallback:
+        # Nothing the model wrote rests on the article (or every map call failed): the
+        # opening sentences, flagged like any other result made without the model.
         grounded = lead(index, count)
     elif extractive:
         grounded = _extract(index, grounded, count)
-    return assemble(
+    summary = assemble(
         document.id,
         grounded,
         options.format,
@@ -163,6 +166,8 @@ async def summarize_document(
         calls.usage,
         summary_prompt_version(long_document),
     )
+    summary.degraded = fallback
+    return summary
 
 
 async def _map_reduce(
@@ -184,20 +189,21 @@ async def _map_reduce(
             count=MAP_SENTENCES,
             focus=_focus_clause(focus),
         )
-        try:
-            return _drafts(
-                await calls(messages, map_prompt.max_tokens, summary_schema(MAP_SENTENCES))
-            )
-        except LLMError:
-            # One unreadable chunk summary should not sink the whole summary; the
-            # reduce step works from the others (a dead endpoint fails them all).
-            return []
+        return _drafts(await calls(messages, map_prompt.max_tokens, summary_schema(MAP_SENTENCES)))
 
-    # The LLM client bounds how many of these run at once.
-    mapped = await asyncio.gather(*(map_one(g) for g in groups))
-    candidates = [d for drafts in mapped for d in drafts]
+    # The LLM client bounds how many of these run at once. One unreadable part should
+    # not sink the whole summary: the reduce step works from the others.
+    mapped = await asyncio.gather(*(map_one(g) for g in groups), return_exceptions=True)
+    candidates = [d for drafts in mapped if isinstance(drafts, list) for d in drafts]
+    failures = [m for m in mapped if isinstance(m, BaseException)]
+    for failure in failures:
+        if not isinstance(failure, LLMError):
+            raise failure  # a bug, not the model's doing
     if not candidates:
-        raise LLMError("the model produced no usable summary of any part of the article")
+        unavailable = [f for f in failures if isinstance(f, LLMUnavailable | LLMTimeout)]
+        if unavailable:
+            raise unavailable[0]  # the model is down: degraded mode or 502/504 decides
+        return []  # only unusable output: the caller falls back to the opening sentences
     reduce_prompt = load_prompt("summary_reduce")
     listing = "\n".join(f"[{i + 1}] {d.text}" for i, d in enumerate(candidates))
     messages = reduce_prompt.render(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from litestar import get
+from litestar.connection import ASGIConnection
 from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import NotFoundException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
@@ -32,8 +36,17 @@ async def index() -> File:
     )
 
 
+async def no_nul_in_path(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """A NUL can name no file; the file system would refuse it with an error (a 500)."""
+    if "\x00" in connection.scope["path"]:
+        raise NotFoundException("no such file")
+
+
 static_files = create_static_files_router(
     path="/static",
+    guards=[no_nul_in_path],
     directories=[STATIC_DIR],
     name="web-static",
     include_in_schema=False,

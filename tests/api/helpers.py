@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -14,6 +15,33 @@ from litestar import Litestar
 # Litestar's AsyncTestClient runs each request to completion in a portal thread, so
 # "concurrent" requests through it are served one at a time and races never show.
 # These tests drive the app in the test's own event loop instead.
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def captured_logs(
+    name: str = "service", level: int = logging.INFO
+) -> Iterator[list[logging.LogRecord]]:
+    """Records of one logger tree. (caplog hangs its handler on the root logger, which
+    Litestar's logging set-up replaces when an app is created inside the test.)"""
+    handler = _Records()
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 @asynccontextmanager

@@ -6,20 +6,21 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from service.app import create_app
 from service.domain import Document
 from service.errors import Overloaded
 from service.llm.openai_client import OpenAICompatibleLLM
 from service.pipeline.pipeline import Pipeline
 from service.store.documents import document_id
 from service.text import segment
+from tests.api.helpers import api_client, assert_problem, store
 from tests.fakes.upstream import json_reply
 
 
 async def test_work_beyond_the_limit_is_refused_with_retry_after(
     settings, upstream, sample_article
 ):
-    # The real pipeline and openai client against the scripted upstream, driven
-    # concurrently (Litestar's test client would serialise the requests).
+    # The real pipeline and openai client against the scripted upstream.
     limited = replace(settings, max_pending_requests=2, llm_concurrency=1)
     llm = OpenAICompatibleLLM(
         base_url=upstream.url,
@@ -55,13 +56,18 @@ async def test_work_beyond_the_limit_is_refused_with_retry_after(
     await llm.aclose()
 
 
-def test_overloaded_maps_to_a_429_problem_with_retry_after():
-    # The one place that maps domain errors: their headers reach the client.
-    from service.api.errors import EXCEPTION_HANDLERS
-    from service.errors import ServiceError
-
-    handler = EXCEPTION_HANDLERS[ServiceError]
-    response = handler(None, Overloaded("busy", headers={"Retry-After": "3"}))  # type: ignore[arg-type,operator]
-    assert response.status_code == 429
-    assert response.headers["Retry-After"] == "3"
-    assert response.media_type == "application/problem+json"
+async def test_overloaded_is_a_429_problem_with_retry_after_over_http(
+    settings, upstream, sample_article
+):
+    limited = replace(settings, max_pending_requests=1, llm_concurrency=1)
+    upstream.default = json_reply({"answer": "Dmitry Peskov", "sentence": 17}, delay_s=0.3)
+    async with api_client(create_app(limited)) as client:
+        document = await store(client, sample_article)
+        url = f"/v1/documents/{document['id']}/answers"
+        responses = await asyncio.gather(
+            *(client.post(url, json={"question": f"Who spoke, take {i}?"}) for i in range(3))
+        )
+    assert sorted(r.status_code for r in responses) == [200, 429, 429]
+    refused = next(r for r in responses if r.status_code == 429)
+    assert_problem(refused, 429, "overloaded")
+    assert int(refused.headers["retry-after"]) >= 1

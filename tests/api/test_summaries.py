@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.api.helpers import api_client, sentence_with, store
+from tests.api.helpers import api_client, assert_problem, sentence_with, store
 from tests.citations import assert_valid_citations
-from tests.fakes.upstream import json_reply
+from tests.fakes.upstream import Reply, json_reply
 
 FAITHFUL = [
     {
@@ -58,6 +58,7 @@ async def test_nothing_groundable_falls_back_to_cited_lead_sentences(
     ).json()
     assert len(body["sentences"]) == 2
     assert [s["citations"][0]["sentence"] for s in body["sentences"]] == [0, 1]
+    assert body["degraded"] is True
     assert_valid_citations(sample_article, body)
 
 
@@ -122,6 +123,41 @@ async def test_long_article_summary_uses_map_reduce_and_cites_the_original(
     assert len(body["sentences"]) == 1  # repeats of the same sentence are merged
     assert_valid_citations(text, body)
     assert "Normandy" in body["sentences"][0]["citations"][0]["quote"]
+
+
+async def test_long_article_whose_map_step_yields_nothing_degrades_to_cited_lead(
+    client, upstream, shared_data
+):
+    # Issue #12 (5): the small model's map replies were all unusable, and the summary
+    # failed with a 502. Unusable output is never a 5xx: the opening sentences, flagged.
+    text = json.loads(
+        (shared_data / "squad2_dev_articles.jsonl").read_text("utf-8").splitlines()[1]
+    )["text"]
+    document = await store(client, text)
+    upstream.default = Reply(content="I cannot summarise this article.")
+    response = await client.post(
+        f"/v1/documents/{document['id']}/summary", json={"length": "short"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-degraded"] == "true"
+    body = response.json()
+    assert body["degraded"] is True
+    assert [s["citations"][0]["sentence"] for s in body["sentences"]] == [0, 1]
+    assert_valid_citations(text, body)
+
+
+async def test_long_article_with_the_model_down_is_a_502_not_a_fallback(
+    client, upstream, shared_data
+):
+    # Every map call unreachable: an availability failure, which DEGRADED_MODE decides
+    # (off in these tests), not "unusable output".
+    text = json.loads(
+        (shared_data / "squad2_dev_articles.jsonl").read_text("utf-8").splitlines()[1]
+    )["text"]
+    document = await store(client, text)
+    upstream.default = Reply(status=503)
+    response = await client.post(f"/v1/documents/{document['id']}/summary", json={})
+    assert_problem(response, 502, "model-unavailable")
 
 
 async def test_summarize_one_shot_returns_the_document_id(client, upstream, sample_article):

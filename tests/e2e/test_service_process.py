@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -129,8 +130,26 @@ def remote_llama() -> Iterator[str]:
         server.wait(timeout=20)
 
 
+async def concurrent_first_requests(base: str, article: str, long_article: str) -> None:
+    """Issue #15's reproduction: right after start-up, a long-article summary (its map
+    calls run concurrently) and three questions at once against a server that refuses
+    json_schema. Every one must succeed with valid citations."""
+    async with httpx.AsyncClient(base_url=base, timeout=300) as http:
+        requests = [
+            http.post("/v1/summarize", json={"text": long_article, "length": "short"}),
+            *(
+                http.post("/v1/ask", json={"text": article, "question": q})
+                for q in ("Who interviewed Putin?", "What did Poland clarify?", "Who is Peskov?")
+            ),
+        ]
+        responses = await asyncio.gather(*requests)
+    for response, text in zip(responses, [long_article] + [article] * 3, strict=True):
+        assert response.status_code == 200, response.text
+        assert_valid_citations(text, response.json())
+
+
 async def test_service_with_remote_endpoint_uses_the_same_code_path(
-    tmp_path, sample_article, remote_llama
+    tmp_path, sample_article, remote_llama, shared_data
 ):
     port = free_port()
     process = start(tmp_path, port, {"LLM_BASE_URL": remote_llama, "LLM_MODEL": "remote-smollm2"})
@@ -140,9 +159,14 @@ async def test_service_with_remote_endpoint_uses_the_same_code_path(
         assert not [
             p for p in processes_matching("llama_cpp.server") if str(process.pid) in _parent(p)
         ]
+        long_article = json.loads(
+            (shared_data / "squad2_dev_articles.jsonl").read_text("utf-8").splitlines()[1]
+        )["text"]
+        await concurrent_first_requests(f"http://127.0.0.1:{port}", sample_article, long_article)
         await exercise_api(f"http://127.0.0.1:{port}", sample_article)
     finally:
         assert stop(process) in (0, -signal.SIGTERM)
+    assert "Traceback" not in (tmp_path / "service.log").read_text()
 
 
 def _parent(pid: int) -> str:
