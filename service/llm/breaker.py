@@ -10,6 +10,7 @@ from service.llm.base import (
     ChatMessage,
     Completion,
     DeltaCallback,
+    LLMBadOutput,
     LLMError,
     LLMTimeout,
     LLMUnavailable,
@@ -58,12 +59,26 @@ class CircuitBreaker:
             self._opened_at = self._clock()
 
 
-class BreakerLLM:
-    """An LLM whose calls go through a circuit breaker."""
+# A model path whose last few calls all failed in a way no retry fixes (the endpoint
+# refuses our requests, or our own code fails) is broken: not ready, whatever a ping says.
+BROKEN_AFTER = 3
+# A successful call this recent proves the endpoint works; no ping needed (a ping to a
+# one-at-a-time server waits behind the generation that keeps it busy).
+FRESH_SUCCESS_S = 30.0
 
-    def __init__(self, inner: LLM, breaker: CircuitBreaker) -> None:
+
+class BreakerLLM:
+    """An LLM whose calls go through a circuit breaker, and that knows from their
+    outcomes whether the model path works (for readiness)."""
+
+    def __init__(
+        self, inner: LLM, breaker: CircuitBreaker, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._inner = inner
         self.breaker = breaker
+        self._clock = clock
+        self._last_success: float | None = None
+        self._broken_calls = 0
 
     @property
     def model(self) -> str:
@@ -86,15 +101,39 @@ class BreakerLLM:
         except (LLMUnavailable, LLMTimeout):
             self.breaker.failure()
             raise
-        except LLMError:
+        except LLMBadOutput:
             # It answered, just not usefully: the endpoint is up (a half-open trial
             # that gets a bad reply must close the circuit, not leave it open).
-            self.breaker.success()
+            self._worked()
             raise
-        self.breaker.success()
+        except Exception as exc:
+            # Refused requests (HTTP 4xx: the endpoint is up) and our own bugs: retrying
+            # will not help, and enough of them in a row make the path broken.
+            if isinstance(exc, LLMError):
+                self.breaker.success()
+            self._broken_calls += 1
+            raise
+        self._worked()
         return completion
 
+    def _worked(self) -> None:
+        self.breaker.success()
+        self._broken_calls = 0
+        self._last_success = self._clock()
+
+    @property
+    def broken(self) -> bool:
+        """True when the last BROKEN_AFTER calls all failed in a way no retry fixes."""
+        return self._broken_calls >= BROKEN_AFTER
+
     async def ping(self) -> bool:
+        """Ready to serve: circuit not open, model path not broken, and the endpoint
+        answered a call recently or answers a ping now."""
+        if self.breaker.state == "open" or self.broken:
+            return False
+        last = self._last_success
+        if last is not None and self._clock() - last < FRESH_SUCCESS_S:
+            return True
         return await self._inner.ping()
 
     async def aclose(self) -> None:
