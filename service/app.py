@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import Guard
 
 from service.api.answers import AnswerController
+from service.api.body_budget import BodyBudgetMiddleware, ByteBudget
 from service.api.dependencies import provide_pipeline, provide_settings, provide_store
 from service.api.documents import DocumentController
 from service.api.errors import EXCEPTION_HANDLERS, JSONRequest
@@ -117,6 +118,13 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
         else None,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_class=JSONRequest,
+        middleware=[
+            BodyBudgetMiddleware(
+                ByteBudget(settings.ingest_memory_mb << 20),
+                settings.max_body_bytes,
+                wait_s=settings.request_read_timeout_s,
+            )
+        ],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -126,11 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:
-    import uvicorn
+    from service.server import serve
 
-    from service.app import create_app
-
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    serve(settings, host, port)
     return EXIT_OK
 
 

@@ -86,6 +86,16 @@ class Settings:
     max_question_chars: int = 1_000
     # MAX_BODY_BYTES: largest request body the server reads (413 above it).
     max_body_bytes: int = 12_000_000
+    # INGEST_MEMORY_MB: memory the request bodies over 64 KiB being read and processed at
+    # once may take (estimated at 32x their size); more wait for room, 503 after
+    # REQUEST_READ_TIMEOUT. A body needing more than all of it runs alone.
+    ingest_memory_mb: int = 256
+    # REQUEST_READ_TIMEOUT: seconds a client has to send a whole request (headers and
+    # body) once it connects or starts the next one; then the connection is closed.
+    request_read_timeout_s: float = 30.0
+    # TRUSTED_PROXIES: comma-separated addresses/networks whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed. Unset: none (the peer address is the client).
+    trusted_proxies: tuple[str, ...] = ()
     # CHUNK_TOKENS / CHUNK_OVERLAP_TOKENS: sentence-aligned chunks made at ingestion.
     chunk_tokens: int = 256
     chunk_overlap_tokens: int = 32
@@ -164,6 +174,8 @@ class Settings:
         put("max_text_chars", "MAX_TEXT_CHARS", cast=int)
         put("max_question_chars", "MAX_QUESTION_CHARS", cast=int)
         put("max_body_bytes", "MAX_BODY_BYTES", cast=int)
+        put("ingest_memory_mb", "INGEST_MEMORY_MB", cast=int)
+        put("request_read_timeout_s", "REQUEST_READ_TIMEOUT", cast=float)
         put("chunk_tokens", "CHUNK_TOKENS", cast=int)
         put("chunk_overlap_tokens", "CHUNK_OVERLAP_TOKENS", cast=int)
         put("context_budget_tokens", "CONTEXT_BUDGET_TOKENS", cast=int)
@@ -185,6 +197,8 @@ class Settings:
                 raise ValueError(f"API_KEYS_FILE: {exc}") from exc
             keys |= {line.strip() for line in lines if line.strip() and not line.startswith("#")}
         values["api_keys"] = frozenset(keys)
+        proxies = _first(env, "TRUSTED_PROXIES") or ""
+        values["trusted_proxies"] = tuple(p.strip() for p in proxies.split(",") if p.strip())
         origins = _first(env, "CORS_ORIGINS") or ""
         values["cors_origins"] = tuple(o.strip() for o in origins.split(",") if o.strip())
         if values.get("llm_structured_output", "auto") not in {

@@ -92,12 +92,29 @@ def running_service(
     workdir: Path, env: dict[str, str], ready_within_s: float = 120
 ) -> Iterator[str]:
     """Start the service, wait for /readyz, yield its base URL; stop it at the end."""
+    with running_process(workdir, env, ready_within_s) as (base, _):
+        yield base
+
+
+@contextmanager
+def running_process(
+    workdir: Path, env: dict[str, str], ready_within_s: float = 120
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like running_service, also yielding the process (for its pid and RSS)."""
     port = free_port()
     log = workdir / "service.log"
     process = start_service(workdir / "documents.sqlite3", port, env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, process, log, ready_within_s)
-        yield base
+        yield base, process
     finally:
         stop(process)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")

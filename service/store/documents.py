@@ -189,7 +189,8 @@ class DocumentStore:
         # store whose documents come and go does not keep its high-water size on disk.
         free = conn.execute("PRAGMA freelist_count").fetchone()[0]
         if free >= _RECLAIM_PAGES:
-            conn.execute("PRAGMA incremental_vacuum")
+            # executescript steps the pragma to the end; execute() would free one page.
+            conn.executescript("PRAGMA incremental_vacuum;")
 
     async def disk_usage(self) -> tuple[int, int]:
         """(pages in the file, free pages in it), for tests and operators."""
