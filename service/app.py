@@ -13,6 +13,8 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Guard
 
 from service.api.answers import AnswerController
@@ -20,6 +22,7 @@ from service.api.body_budget import BodyBudgetMiddleware, ByteBudget
 from service.api.dependencies import provide_pipeline, provide_settings, provide_store
 from service.api.documents import DocumentController
 from service.api.errors import EXCEPTION_HANDLERS, JSONRequest
+from service.api.headers import cors_refusal_as_problem, security_headers
 from service.api.health import healthz, readyz
 from service.api.ratelimit import RateLimiter
 from service.api.summaries import SummaryController
@@ -29,7 +32,7 @@ from service.llm.factory import open_llm
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
 from service.store.documents import DocumentStore
-from service.web import WEB_ROUTES
+from service.web import WEB_ROUTES, OfflineSwaggerPlugin
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -112,7 +115,11 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         guards=guards,
-        before_send=[limiter.add_headers] if limiter else [],
+        before_send=[
+            security_headers,
+            cors_refusal_as_problem,
+            *([limiter.add_headers] if limiter else []),
+        ],
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_headers=["*"])
         if settings.cors_origins
         else None,
@@ -132,5 +139,20 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             version="1.0.0",
             description="Summaries and answers whose every claim cites exact character spans "
             "of the article (Unicode code points, 0-based, end-exclusive).",
+            render_plugins=[OfflineSwaggerPlugin(), JsonRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="A key from API_KEYS / API_KEYS_FILE, sent as "
+                        "`Authorization: Bearer <key>`.",
+                    )
+                }
+            )
+            if settings.api_keys
+            else Components(),
+            # With keys, every /v1/ operation needs one (health probes opt out).
+            security=[{"apiKey": []}] if settings.api_keys else None,
         ),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, HttpMethod, Response, delete, post, route
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -45,7 +45,11 @@ class DocumentController(Controller):
         status = HTTP_201_CREATED if created else HTTP_200_OK
         return Response(DocumentOut.of(document), status_code=status)
 
-    @get("/{document_id:str}", summary="Read a stored article with its sentence spans")
+    @route(
+        "/{document_id:str}",
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],
+        summary="Read a stored article with its sentence spans",
+    )
     async def read(
         self, document_id: FromPath[str], store: NamedDependency[DocumentStore]
     ) -> DocumentDetail:

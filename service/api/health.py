@@ -4,19 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response, get
+from litestar import HttpMethod, Response, route
 from litestar.di import NamedDependency
 
 from service.api.errors import problem
 from service.pipeline.pipeline import Pipeline
 
 
-@get("/healthz", tags=["health"], summary="The process is up")
+@route(
+    "/healthz",
+    http_method=[HttpMethod.GET, HttpMethod.HEAD],
+    tags=["health"],
+    summary="The process is up",
+    security=[{}],
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["health"], summary="The model endpoint answers")
+@route(
+    "/readyz",
+    http_method=[HttpMethod.GET, HttpMethod.HEAD],
+    tags=["health"],
+    summary="This replica can serve: the model path works",
+    security=[{}],
+)
 async def readyz(pipeline: NamedDependency[Pipeline]) -> Response[dict[str, Any]]:
     if await pipeline.llm.ping():
         return Response({"status": "ready", "model": pipeline.llm.model})

@@ -14,7 +14,7 @@ from service.api.documents import load_document
 from service.api.schemas import SummarizeRequest, SummaryRequest
 from service.api.streaming import respond
 from service.domain import Summary
-from service.pipeline.ingest import ingest
+from service.pipeline.ingest import check_field, ingest
 from service.pipeline.pipeline import Pipeline
 from service.pipeline.summarize import SummaryOptions
 from service.settings import Settings
@@ -51,7 +51,7 @@ class SummaryController(Controller):
         pipeline: NamedDependency[Pipeline],
     ) -> Summary:
         document = await load_document(store, document_id)
-        options = SummaryOptions(data.length, data.format, data.focus)
+        options = SummaryOptions(data.length, data.format, check_field(data.focus, "focus"))
         return await respond(request, lambda d: pipeline.summarize(document, options, d))
 
     @post(
@@ -69,6 +69,6 @@ class SummaryController(Controller):
         pipeline: NamedDependency[Pipeline],
         settings: NamedDependency[Settings],
     ) -> Summary:
+        options = SummaryOptions(data.length, data.format, check_field(data.focus, "focus"))
         document, _ = await ingest(store, settings, data.text, data.title, data.url)
-        options = SummaryOptions(data.length, data.format, data.focus)
         return await respond(request, lambda d: pipeline.summarize(document, options, d))

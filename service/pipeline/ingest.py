@@ -35,6 +35,14 @@ def check_text(text: str, max_chars: int) -> None:
         raise InvalidInput("text looks like binary data (NUL or many control characters)")
 
 
+def check_field(value: str | None, name: str) -> str | None:
+    """A short text field (question, title, url, focus) without control characters: a
+    NUL or an escape sequence has no business in a prompt or a stored title."""
+    if value is not None and any(ch in _CONTROL for ch in value):
+        raise InvalidInput(f"{name} contains control characters (NUL, escape, ...)")
+    return value
+
+
 def check_question(question: str, max_chars: int) -> str:
     """A question without surrounding whitespace, or a clear error."""
     question = question.strip()
@@ -42,6 +50,7 @@ def check_question(question: str, max_chars: int) -> str:
         raise InvalidInput("question is empty")
     if len(question) > max_chars:
         raise InvalidInput(f"question has {len(question)} characters; the limit is {max_chars}")
+    check_field(question, "question")
     return question
 
 
@@ -54,6 +63,8 @@ async def ingest(
 ) -> tuple[Document, bool]:
     """Store a text (segmented once); returns (document, created). Same text, same id."""
     check_text(text, settings.max_text_chars)
+    check_field(title, "title")
+    check_field(url, "url")
     doc_id = document_id(text)
     existing = await store.get(doc_id)
     if existing is not None:

@@ -52,9 +52,11 @@ async def test_stalled_requests_are_closed_after_the_read_timeout(
         ]
         opened = time.monotonic()
         sockets = [_open(base, stall) for stall in stalls for _ in range(20)]
-        # Meanwhile honest clients are served.
+        # Meanwhile honest clients are served (HEAD too, without a body, by uvicorn itself).
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
             assert (await http.get("/healthz")).status_code == 200
+            head = await http.head("/")
+            assert head.status_code == 200 and head.content == b""
         if time.monotonic() - opened < 2:
             early = _closed_by_server(sockets)
             assert early == [], f"closed before the deadline: {early}"

@@ -36,9 +36,34 @@ async function problemOf(response) {
   });
 }
 
+// The API key a person entered, kept for this tab only (sessionStorage): never in the
+// URL, never in localStorage, gone when the tab closes.
+const KEY = "grounded.apiKey";
+let keyInMemory = ""; // where storage is disabled: the key lasts until the page reloads
+
+export function apiKey() {
+  try {
+    return sessionStorage.getItem(KEY) || keyInMemory;
+  } catch {
+    return keyInMemory;
+  }
+}
+
+export function setApiKey(value) {
+  keyInMemory = value;
+  try {
+    if (value) sessionStorage.setItem(KEY, value);
+    else sessionStorage.removeItem(KEY);
+  } catch {
+    // Storage disabled: keyInMemory serves.
+  }
+}
+
 async function send(path, { method = "GET", body, accept = "application/json", signal } = {}) {
   const headers = { Accept: accept };
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  const key = apiKey();
+  if (key) headers.Authorization = `Bearer ${key}`;
   let response;
   try {
     response = await fetch(path, {

@@ -1,7 +1,7 @@
 // The page: choose an article, summarise it, ask questions, and show every
 // claim's cited spans as highlights in the article text.
 
-import { ProblemError, requestJSON, requestStream } from "./api.js";
+import { ProblemError, apiKey, requestJSON, requestStream, setApiKey } from "./api.js";
 import { ArticleText, formatSupport, renderHighlights, scrollWithin, smoothness } from "./spans.js";
 import * as store from "./store.js";
 import { renderAnswer, renderSummary } from "./views.js";
@@ -30,6 +30,9 @@ const ui = {
   status: $("status"),
   error: $("error"),
   cancel: $("cancel"),
+  keyDetails: $("key-details"),
+  keyForm: $("key-form"),
+  key: $("api-key"),
 };
 
 const state = {
@@ -48,6 +51,11 @@ function showError(error) {
   const message = error instanceof ProblemError ? error.message : `Something went wrong: ${error.message || error}`;
   ui.error.textContent = message;
   ui.error.hidden = false;
+  if (error instanceof ProblemError && error.problem.status === 401) {
+    // The service wants a key: offer the field right away.
+    ui.keyDetails.open = true;
+    ui.key.focus();
+  }
 }
 
 function clearError() {
@@ -323,6 +331,14 @@ function start() {
     if (state.document) busy("Answering: the model is reading the article…", ask);
   });
   ui.cancel.addEventListener("click", () => state.controller?.abort());
+  ui.keyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    setApiKey(ui.key.value.trim());
+    ui.key.value = "";
+    ui.keyDetails.open = false;
+    clearError();
+    ui.status.textContent = apiKey() ? "The key is set for this tab." : "The key is cleared.";
+  });
   wireClaims(ui.tools);
 
   refreshStored();
