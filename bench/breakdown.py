@@ -122,7 +122,7 @@ def steps(calls: int) -> dict[str, float]:
         "bm25_select_sentences": _per_call_us(select, calls),
         "render_prompt": _per_call_us(
             lambda i: prompt.render(
-                article=render_numbered(document, shown), question=f"{QUESTION} #{i}"
+                article=render_numbered(index, shown), question=f"{QUESTION} #{i}"
             ),
             calls,
         ),
@@ -191,7 +191,7 @@ async def asgi_post(app: Any, path: str, body: bytes) -> tuple[int, bytes]:
 async def _apps(calls: int, profile_to: Path | None) -> dict[str, Any]:
     article = sample_article()
     context = render_numbered(
-        document_of(sample_article()), [0]
+        DocumentIndex.build(document_of(sample_article())), [0]
     )  # any context: the stub ignores it
 
     async def instant(_: list[Any]) -> str:

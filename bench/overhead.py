@@ -29,15 +29,15 @@ def article_context(article: str, question: str) -> str:
     """The numbered sentences the service shows the model for question (its default settings),
     so the minimal endpoint sends a prompt of the same size."""
     settings = Settings()
-    document = document_of(article)
+    index = DocumentIndex.build(document_of(article))
     shown = select_for_question(
-        DocumentIndex.build(document),
+        index,
         question,
         settings.context_budget_tokens,
         settings.retrieval_budget_tokens,
         settings.answer_context_sentences,
     )
-    return render_numbered(document, shown)
+    return render_numbered(index, shown)
 
 
 def _best(results: list[LoadResult]) -> LoadResult:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rapidfuzz import fuzz
+
 from service.domain import Citation, Document
 from service.grounding.citations import locate_in_sentence, make_citation
 from service.grounding.lexical import content_terms, coverage, is_known
@@ -92,6 +94,10 @@ def ground_answer(
         located = locate_in_sentence(document, sentence, answer)
         if located is None or located[2] < ANSWER_MATCH_MIN:
             continue
+        if index.is_hidden(located[0], located[1]):
+            continue  # words of a passage that reads as instructions are no evidence
+        if located[2] < 100 and _names_something_else(answer, index.sentence_terms[sentence]):
+            continue  # a near match that names something else ("London" for "Paris")
         relevance = coverage(question_terms, index.sentence_terms[sentence])
         key = (located[2], relevance, int(sentence == model_sentence))
         if best is None or key > best[:3]:
@@ -120,7 +126,25 @@ def ground_answer(
     support, relevance, sentence = max(scored)
     if support < PARAPHRASE_SUPPORT_MIN or relevance < QUESTION_RELEVANCE_MIN:
         return ABSTAIN
+    if _names_something_else(answer, index.sentence_terms[sentence]):
+        return ABSTAIN
     return GroundedAnswer(True, answer, [_sentence_citation(document, sentence, support)])
+
+
+# A word of the answer that is not in the sentence still counts as there when it is
+# spelled this closely (rapidfuzz ratio) to one that is: "Dmitri" for "Dmitry".
+SPELLING_MATCH_MIN = 80.0
+
+
+def _names_something_else(answer: str, sentence_terms: frozenset[str]) -> bool:
+    """True when the answer names something the sentence does not: one of its names or
+    numbers (capitalised words, words with digits) is neither in the sentence nor a
+    respelling of a word that is. Other words may differ (a paraphrase), names may not."""
+    names = [w for w in _WORD.findall(answer) if w[0].isupper() or any(c.isdigit() for c in w)]
+    for term in content_terms(" ".join(names)) - sentence_terms if names else ():
+        if not any(fuzz.ratio(term, other) >= SPELLING_MATCH_MIN for other in sentence_terms):
+            return True
+    return False
 
 
 def _sentence_citation(document: Document, sentence: int, support: float) -> Citation:

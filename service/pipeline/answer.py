@@ -51,7 +51,7 @@ async def answer_question(
     """Ask the model, then ground its answer in the sentences it was shown."""
     prompt = load_prompt("answer")
     shown = select_for_question(index, question, whole_budget, retrieval_budget, max_sentences)
-    messages = prompt.render(article=render_numbered(index.document, shown), question=question)
+    messages = prompt.render(article=render_numbered(index, shown), question=question)
     stream = VisibleTextStream(answer_text, on_delta) if on_delta else None
     structured = await ask_structured(
         llm,

@@ -6,16 +6,20 @@ from service.domain import Document
 from service.retrieval.index import DocumentIndex
 
 
-def render_numbered(document: Document, sentences: list[int]) -> str:
-    """One sentence a line as "[n] text", n = index + 1; a gap in the numbering
-    (retrieved excerpts) is marked with "...", so the model sees the cut."""
+def render_numbered(index: DocumentIndex, sentences: list[int]) -> str:
+    """One sentence a line as "[n] text", n = sentence index + 1; a gap in the numbering
+    (retrieved excerpts, hidden passages) is marked with "...", so the model sees the cut.
+    Passages that read as instructions are left out (DocumentIndex.hidden)."""
     lines: list[str] = []
     previous = -1
-    for index in sentences:
-        if previous >= 0 and index != previous + 1:
+    for sentence in sentences:
+        text = index.shown_text(sentence)
+        if not text:
+            continue
+        if previous >= 0 and sentence != previous + 1:
             lines.append("...")
-        lines.append(f"[{index + 1}] {document.sentence_text(index)}")
-        previous = index
+        lines.append(f"[{sentence + 1}] {text}")
+        previous = sentence
     return "\n".join(lines)
 
 
@@ -35,7 +39,11 @@ def select_for_question(
     question, added while their new sentences fit the retrieval budget. With
     max_sentences > 0, only that many best BM25 sentences are shown (small models
     answer better without distractors)."""
-    candidates = _candidates(index, question, whole_budget, retrieval_budget)
+    candidates = [
+        s
+        for s in _candidates(index, question, whole_budget, retrieval_budget)
+        if index.shown_text(s)
+    ]
     if 0 < max_sentences < len(candidates):
         allowed = set(candidates)
         best = [s for s in index.rank_sentences(question) if s in allowed][:max_sentences]

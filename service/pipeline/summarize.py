@@ -141,7 +141,7 @@ async def summarize_document(
     if not long_document:
         prompt = load_prompt("summary")
         messages = prompt.render(
-            article=render_numbered(document, list(range(len(document.sentence_spans)))),
+            article=render_numbered(index, list(range(len(document.sentence_spans)))),
             count=count,
             style=style,
             focus=_focus_clause(options.focus),
@@ -185,7 +185,7 @@ async def _map_reduce(
 
     async def map_one(group: list[int]) -> list[Draft]:
         messages = map_prompt.render(
-            article=render_numbered(document, group),
+            article=render_numbered(index, group),
             count=MAP_SENTENCES,
             focus=_focus_clause(focus),
         )
@@ -223,32 +223,30 @@ def _extract(
     chooses what matters, the article supplies the words (no paraphrase to get wrong).
     Short selections are topped up with the article's opening sentences, where news
     puts its most important facts."""
-    document = index.document
     chosen = {g.citations[0].sentence for g in grounded}
-    for i in range(len(document.sentence_spans)):
+    for i in _clean_sentences(index):
         if len(chosen) >= count:
             break
         chosen.add(i)
-    chosen = sorted(chosen)
-    result = []
-    for i in chosen:
-        start, end = document.sentence_spans[i]
-        citation = make_citation(document, start, end, i, 1.0)
-        result.append(GroundedSentence(document.text[start:end], [citation]))
-    return result
+    return [_whole_sentence(index, i) for i in sorted(chosen)]
 
 
 def lead(index: DocumentIndex, count: int) -> list[GroundedSentence]:
     """The opening sentences, each citing itself (the extractive fallback)."""
+    return [_whole_sentence(index, i) for i in _clean_sentences(index)[:count]]
+
+
+def _clean_sentences(index: DocumentIndex) -> list[int]:
+    # A summary made of article sentences never repeats one that reads as instructions.
+    return [i for i in range(len(index.document.sentence_spans)) if index.is_clean(i)]
+
+
+def _whole_sentence(index: DocumentIndex, sentence: int) -> GroundedSentence:
     document = index.document
-    result = []
-    for i, (start, end) in enumerate(document.sentence_spans[:count]):
-        result.append(
-            GroundedSentence(
-                document.text[start:end], [make_citation(document, start, end, i, 1.0)]
-            )
-        )
-    return result
+    start, end = document.sentence_spans[sentence]
+    return GroundedSentence(
+        document.text[start:end], [make_citation(document, start, end, sentence, 1.0)]
+    )
 
 
 def assemble(

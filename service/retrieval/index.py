@@ -9,14 +9,23 @@ import numpy as np
 
 from service.domain import Document
 from service.grounding.lexical import content_terms, stem_words
+from service.text.instructions import instruction_regions, overlaps, visible_part
 
 
 @dataclass
 class DocumentIndex:
-    """Built once per document (off the event loop) and cached by the pipeline."""
+    """Built once per document (off the event loop) and cached by the pipeline.
+
+    Passages that read as instructions to a model (service/text/instructions.py) are
+    `hidden`: prompts show the rest of each sentence, and nothing hidden counts as
+    evidence (sentence terms and the sentence BM25 come from the visible text).
+    """
 
     document: Document
     sentence_terms: list[frozenset[str]]
+    hidden: list[tuple[int, int]] = field(default_factory=list)
+    # Visible text of the sentences that differ from the article's ("" if all hidden).
+    _visible: dict[int, str] = field(default_factory=dict, repr=False)
     _chunk_bm25: bm25s.BM25 | None = field(default=None, repr=False)
     _sentence_bm25: bm25s.BM25 | None = field(default=None, repr=False)
 
@@ -26,12 +35,33 @@ class DocumentIndex:
         CPU work, done here (in a worker thread) rather than on the first question."""
         spans = document.sentence_spans
         chunks = document.segmentation.chunks
+        hidden = instruction_regions(document.text, spans)
+        visible: dict[int, str] = {}
+        if hidden:
+            for i, (start, end) in enumerate(spans):
+                if overlaps(start, end, hidden):
+                    visible[i] = visible_part(document.text, start, end, hidden)
+        texts = [visible.get(i, document.text[s:e]) for i, (s, e) in enumerate(spans)]
         return cls(
             document=document,
-            sentence_terms=[content_terms(document.sentence_text(i)) for i in range(len(spans))],
+            sentence_terms=[content_terms(t) if t else frozenset() for t in texts],
+            hidden=hidden,
+            _visible=visible,
             _chunk_bm25=_bm25([document.text[c.start : c.end] for c in chunks]),
-            _sentence_bm25=_bm25([document.text[s:e] for s, e in spans]),
+            _sentence_bm25=_bm25(texts),
         )
+
+    def shown_text(self, sentence: int) -> str:
+        """What a prompt may show of a sentence ("" when all of it is hidden)."""
+        return self._visible.get(sentence, self.document.sentence_text(sentence))
+
+    def is_clean(self, sentence: int) -> bool:
+        """True when no part of the sentence is hidden."""
+        return sentence not in self._visible
+
+    def is_hidden(self, start: int, end: int) -> bool:
+        """True when [start, end) of the article touches a hidden passage."""
+        return bool(self.hidden) and overlaps(start, end, self.hidden)
 
     def rank_chunks(self, query: str) -> list[int]:
         """Chunk indices by BM25 score for the query, best first (ties keep order)."""
