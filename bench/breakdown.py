@@ -33,7 +33,7 @@ from service.domain import Answer, Usage
 from service.grounding.answers import ground_answer
 from service.llm.base import ChatMessage, Completion, DeltaCallback, OutputSchema
 from service.pipeline.context import render_numbered, select_for_question
-from service.pipeline.replies import parse_reply
+from service.pipeline.structured import parse_reply
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings

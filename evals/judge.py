@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from service.llm.base import LLM, LLMError, OutputSchema
-from service.pipeline.replies import parse_reply
+from service.pipeline.structured import parse_reply
 from service.prompts import load_prompt
 
 VERDICT = OutputSchema(

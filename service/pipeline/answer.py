@@ -10,9 +10,8 @@ from service.domain import Answer, Usage
 from service.grounding.answers import ground_answer
 from service.llm.base import LLM, DeltaCallback, OutputSchema
 from service.pipeline.context import render_numbered, select_for_question
-from service.pipeline.replies import as_int
-from service.pipeline.streaming import VisibleTextStream, answer_text
-from service.pipeline.structured import ask_structured
+from service.pipeline.structured import as_int, ask_structured
+from service.pipeline.visible_text import VisibleTextStream, answer_text
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
 

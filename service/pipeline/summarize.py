@@ -13,9 +13,8 @@ from service.grounding.citations import make_citation
 from service.grounding.summaries import Draft, GroundedSentence, ground_summary
 from service.llm.base import LLM, DeltaCallback, LLMError, LLMTimeout, LLMUnavailable, OutputSchema
 from service.pipeline.context import fits_in_one_prompt, group_sentences, render_numbered
-from service.pipeline.replies import as_int_list
-from service.pipeline.streaming import VisibleTextStream, summary_text
-from service.pipeline.structured import ask_structured
+from service.pipeline.structured import as_int_list, ask_structured
+from service.pipeline.visible_text import VisibleTextStream, summary_text
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
 

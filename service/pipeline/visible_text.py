@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from service.pipeline.replies import partial_reply
+from service.pipeline.structured import partial_reply
 
 
 def answer_text(reply: Any) -> str:
