@@ -7,8 +7,7 @@ import platform
 import socket
 import statistics
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -74,19 +73,6 @@ def machine_info() -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_average_at_start": load_average(),
     }
-
-
-def best_of(n: int, fn: Callable[[], T]) -> tuple[float, T]:
-    """Fastest of n runs (seconds) and the last result: the minimum is the least noisy
-    estimate of what the code costs on a shared machine."""
-    best = float("inf")
-    result: T | None = None
-    for _ in range(n):
-        started = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - started)
-    assert result is not None
-    return best, result
 
 
 def median(values: Sequence[float]) -> float | None:

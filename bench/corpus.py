@@ -9,9 +9,8 @@ from typing import Any
 
 from bench.common import SHARED_DATA
 from service.domain import Document
+from service.pipeline.ingest import make_document
 from service.settings import Settings
-from service.store.documents import document_id
-from service.text import segment
 
 CORPUS_FILES = ("squad2_dev_articles.jsonl", "squad2_dev_paragraphs.jsonl", "cnndm_dev.jsonl")
 
@@ -35,11 +34,6 @@ def unique_paragraphs() -> tuple[str, ...]:
                     seen.add(paragraph)
                     paragraphs.append(paragraph)
     return tuple(paragraphs)
-
-
-def unique_text() -> str:
-    """The de-duplicated corpus once (~0.2 MB)."""
-    return "\n\n".join(unique_paragraphs())
 
 
 def text_of_size(target_bytes: int) -> str:
@@ -67,11 +61,4 @@ def long_articles() -> list[dict[str, Any]]:
 def document_of(text: str) -> Document:
     """text as the service would store it (default segmentation settings)."""
     settings = Settings()
-    return Document(
-        id=document_id(text),
-        text=text,
-        title=None,
-        url=None,
-        created_at="",
-        segmentation=segment(text, settings.chunk_tokens, settings.chunk_overlap_tokens),
-    )
+    return make_document(text, settings.chunk_tokens, settings.chunk_overlap_tokens)

@@ -7,22 +7,18 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 from rich.console import Console
 from rich.markup import escape
 
-from service.domain import Answer, Citation, Document, Summary
+from service.domain import Answer, Citation, Summary, SummaryOptions
 from service.errors import ServiceError
 from service.llm.factory import open_llm
-from service.pipeline.ingest import check_question, check_text
+from service.pipeline.ingest import check_question, check_text, make_document
 from service.pipeline.pipeline import Pipeline
-from service.pipeline.summarize import SummaryOptions
 from service.settings import Settings
-from service.store.documents import document_id
-from service.text import segment
 
 EXIT_OK = 0
 EXIT_NOT_IN_ARTICLE = 1
@@ -156,14 +152,7 @@ async def _run_task(settings: Settings, args: argparse.Namespace) -> int:
         err.print(f"service: {escape(exc.detail)}")
         return EXIT_BAD_INPUT
 
-    document = Document(
-        id=document_id(text),
-        text=text,
-        title=None,
-        url=None,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        segmentation=segment(text, settings.chunk_tokens, settings.chunk_overlap_tokens),
-    )
+    document = make_document(text, settings.chunk_tokens, settings.chunk_overlap_tokens)
     try:
         with err.status("Starting the model…", spinner="dots") as status:
             async with open_llm(settings) as llm:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from typing import Literal
 
@@ -9,6 +10,17 @@ import msgspec
 
 SummaryLength = Literal["short", "medium", "long"]
 SummaryFormat = Literal["paragraph", "bullets"]
+
+
+class SummaryOptions(msgspec.Struct, frozen=True):
+    """What the client asked for."""
+
+    length: SummaryLength = "medium"
+    format: SummaryFormat = "paragraph"
+    focus: str | None = None
+
+    def cache_key(self) -> str:
+        return f"{self.length}:{self.format}:{self.focus or ''}"
 
 
 class Chunk(msgspec.Struct, frozen=True, array_like=True):
@@ -123,3 +135,8 @@ class Answer(msgspec.Struct):
     usage: Usage
     cached: bool = False
     degraded: bool = False
+
+
+def document_id(text: str) -> str:
+    """Content address of a text: the same text always gets the same id."""
+    return "doc_" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from service.api.documents import load_document
 from service.api.schemas import AnswerRequest, AskRequest
-from service.api.streaming import respond
+from service.api.sse import respond
 from service.api.summaries import ERRORS, STREAM_DOC
 from service.domain import Answer
 from service.errors import InvalidInput

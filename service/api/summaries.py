@@ -12,11 +12,10 @@ from litestar.status_codes import HTTP_200_OK
 
 from service.api.documents import load_document
 from service.api.schemas import SummarizeRequest, SummaryRequest
-from service.api.streaming import respond
-from service.domain import Summary
+from service.api.sse import respond
+from service.domain import Summary, SummaryOptions
 from service.pipeline.ingest import check_field, ingest
 from service.pipeline.pipeline import Pipeline
-from service.pipeline.summarize import SummaryOptions
 from service.settings import Settings
 from service.store.documents import DocumentStore
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from service.domain import Citation, Document
-from service.grounding.citations import locate_in_sentence, make_citation
-from service.grounding.lexical import content_terms, coverage, is_known
+from service.domain import Citation
+from service.grounding.citations import cite_sentence, locate_in_sentence
 from service.retrieval.index import DocumentIndex
+from service.text.words import content_terms, coverage, is_known
 
 # An answer string counts as found in a sentence at this rapidfuzz score (0-100).
 ANSWER_MATCH_MIN = 85.0
@@ -111,7 +111,7 @@ def ground_answer(
             text = document.text[start:end]
         else:
             text = answer
-        return GroundedAnswer(True, text, [_sentence_citation(document, sentence, 1.0)])
+        return GroundedAnswer(True, text, [cite_sentence(document, sentence)])
 
     # The answer is not a span of the article: accept it only as a close paraphrase
     # of one shown sentence that is also about the question.
@@ -128,7 +128,7 @@ def ground_answer(
         return ABSTAIN
     if _names_something_else(answer, index.sentence_terms[sentence]):
         return ABSTAIN
-    return GroundedAnswer(True, answer, [_sentence_citation(document, sentence, support)])
+    return GroundedAnswer(True, answer, [cite_sentence(document, sentence, support)])
 
 
 # A word of the answer that is not in the sentence still counts as there when it is
@@ -145,8 +145,3 @@ def _names_something_else(answer: str, sentence_terms: frozenset[str]) -> bool:
         if not any(fuzz.ratio(term, other) >= SPELLING_MATCH_MIN for other in sentence_terms):
             return True
     return False
-
-
-def _sentence_citation(document: Document, sentence: int, support: float) -> Citation:
-    start, end = document.sentence_spans[sentence]
-    return make_citation(document, start, end, sentence, support)

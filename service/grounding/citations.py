@@ -83,13 +83,18 @@ def _snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def cite_sentence(document: Document, sentence: int, support: float = 1.0) -> Citation:
+    """Cite a whole sentence."""
+    start, end = document.sentence_spans[sentence]
+    return make_citation(document, start, end, sentence, support)
+
+
 def sentence_citation(
     document: Document, sentence: int, support: float, quote: str | None = None
 ) -> Citation:
     """Cite a sentence, narrowed to the model's quote when it matches closely."""
-    start, end = document.sentence_spans[sentence]
     if quote:
         located = locate_in_sentence(document, sentence, quote)
         if located is not None and located[2] >= NARROW_MIN_SCORE:
-            start, end = located[0], located[1]
-    return make_citation(document, start, end, sentence, support)
+            return make_citation(document, located[0], located[1], sentence, support)
+    return cite_sentence(document, sentence, support)

@@ -42,8 +42,6 @@ class RecordingLLM:
         self._inner = inner
         self._dir = directory
         self._replay_only = replay_only
-        self.hits = 0
-        self.misses = 0
         directory.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -63,13 +61,11 @@ class RecordingLLM:
         path = self._dir / key[:2] / f"{key}.json"
         if await anyio.Path(path).exists():
             data = json.loads(await anyio.Path(path).read_text("utf-8"))
-            self.hits += 1
             if on_delta is not None and data["content"]:
                 on_delta(data["content"])
             return Completion(**data)
         if self._replay_only:
             raise LLMReplayMiss(f"no recording for this model call (key {key[:12]})")
-        self.misses += 1
         completion = await self._inner.complete(
             messages, max_tokens=max_tokens, schema=schema, on_delta=on_delta
         )

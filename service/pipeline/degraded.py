@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from service.domain import Answer, Summary, Usage
+from service.domain import Answer, Summary, SummaryOptions, Usage
 from service.grounding.answers import QUESTION_RELEVANCE_MIN
-from service.grounding.citations import make_citation
-from service.grounding.lexical import QUESTION_WORDS, content_terms, coverage
+from service.grounding.citations import cite_sentence
 from service.pipeline.context import select_for_question
-from service.pipeline.summarize import SENTENCES_FOR_LENGTH, SummaryOptions, assemble, lead
+from service.pipeline.extractive import SENTENCES_FOR_LENGTH, assemble, lead
 from service.retrieval.index import DocumentIndex
+from service.text.words import QUESTION_WORDS, content_terms, coverage
 
 DEGRADED_MODEL = "none (extractive fallback)"
 DEGRADED_PROMPT = "degraded@1"
@@ -24,10 +24,7 @@ def degraded_answer(
     terms = content_terms(question) - QUESTION_WORDS
     relevance = coverage(terms, index.sentence_terms[best[0]]) if best else 0.0
     answerable = relevance >= QUESTION_RELEVANCE_MIN
-    citations = []
-    if answerable:
-        start, end = document.sentence_spans[best[0]]
-        citations = [make_citation(document, start, end, best[0], 1.0)]
+    citations = [cite_sentence(document, best[0])] if answerable else []
     return Answer(
         document_id=document.id,
         question=question,

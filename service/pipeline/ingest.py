@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import anyio
 
-from service.domain import Document
+from service.domain import Document, document_id
 from service.errors import InvalidInput, TextTooLarge
 from service.settings import Settings
-from service.store.documents import DocumentStore, document_id
+from service.store.documents import DocumentStore
 from service.text import segment
 
 # Control characters other than tab, newline and carriage return mark binary data.
@@ -54,6 +54,24 @@ def check_question(question: str, max_chars: int) -> str:
     return question
 
 
+def make_document(
+    text: str,
+    chunk_tokens: int,
+    overlap_tokens: int,
+    title: str | None = None,
+    url: str | None = None,
+) -> Document:
+    """A Document for text, segmented once (CPU-bound: call it off the event loop)."""
+    return Document(
+        id=document_id(text),
+        text=text,
+        title=title,
+        url=url,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        segmentation=segment(text, chunk_tokens, overlap_tokens),
+    )
+
+
 async def ingest(
     store: DocumentStore,
     settings: Settings,
@@ -69,16 +87,8 @@ async def ingest(
     existing = await store.get(doc_id)
     if existing is not None:
         return existing, False
-    segmentation = await anyio.to_thread.run_sync(
-        segment, text, settings.chunk_tokens, settings.chunk_overlap_tokens
-    )
-    document = Document(
-        id=doc_id,
-        text=text,
-        title=title,
-        url=url,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        segmentation=segmentation,
+    document = await anyio.to_thread.run_sync(
+        make_document, text, settings.chunk_tokens, settings.chunk_overlap_tokens, title, url
     )
     created = await store.add(document)
     if not created:

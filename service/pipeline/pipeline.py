@@ -11,7 +11,7 @@ from typing import TypeVar
 import anyio
 import msgspec
 
-from service.domain import Answer, Document, Summary
+from service.domain import Answer, Document, Summary, SummaryOptions
 from service.errors import Overloaded
 from service.llm.base import LLM, DeltaCallback, LLMError, LLMTimeout, LLMUnavailable
 from service.lru import LRU
@@ -19,7 +19,7 @@ from service.pipeline.answer import answer_prompt_version, answer_question
 from service.pipeline.cache import SingleFlight
 from service.pipeline.context import fits_in_one_prompt
 from service.pipeline.degraded import degraded_answer, degraded_summary
-from service.pipeline.summarize import SummaryOptions, summarize_document, summary_prompt_version
+from service.pipeline.summarize import summarize_document, summary_prompt_version
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings
 

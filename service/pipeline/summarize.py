@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-from service.domain import Summary, SummaryFormat, SummaryLength, SummarySentence, Usage
-from service.grounding.citations import make_citation
-from service.grounding.summaries import Draft, GroundedSentence, ground_summary
+from service.domain import Summary, SummaryOptions, Usage
+from service.grounding.drafts import Draft, ground_summary
 from service.llm.base import LLM, DeltaCallback, LLMError, LLMTimeout, LLMUnavailable, OutputSchema
 from service.pipeline.context import fits_in_one_prompt, group_sentences, render_numbered
+from service.pipeline.extractive import SENTENCES_FOR_LENGTH, assemble, extract, lead
 from service.pipeline.structured import as_int_list, ask_structured
 from service.pipeline.visible_text import VisibleTextStream, summary_text
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
 
-SENTENCES_FOR_LENGTH: dict[str, int] = {"short": 2, "medium": 4, "long": 7}
 MAP_SENTENCES = 3
-
-
-@dataclass(frozen=True, slots=True)
-class SummaryOptions:
-    """What the client asked for."""
-
-    length: SummaryLength = "medium"
-    format: SummaryFormat = "paragraph"
-    focus: str | None = None
-
-    def cache_key(self) -> str:
-        return f"{self.length}:{self.format}:{self.focus or ''}"
 
 
 def summary_schema(max_items: int) -> OutputSchema:
@@ -156,7 +142,7 @@ async def summarize_document(
         # opening sentences, flagged like any other result made without the model.
         grounded = lead(index, count)
     elif extractive:
-        grounded = _extract(index, grounded, count)
+        grounded = extract(index, grounded, count)
     summary = assemble(
         document.id,
         grounded,
@@ -213,67 +199,3 @@ async def _map_reduce(
     except LLMError:
         return candidates
     return _drafts(reply, [d.sources for d in candidates]) + candidates
-
-
-def _extract(
-    index: DocumentIndex, grounded: list[GroundedSentence], count: int
-) -> list[GroundedSentence]:
-    """The article sentences the model's sentences rest on, in article order: the model
-    chooses what matters, the article supplies the words (no paraphrase to get wrong).
-    Short selections are topped up with the article's opening sentences, where news
-    puts its most important facts."""
-    chosen = {g.citations[0].sentence for g in grounded}
-    for i in _clean_sentences(index):
-        if len(chosen) >= count:
-            break
-        chosen.add(i)
-    return [_whole_sentence(index, i) for i in sorted(chosen)]
-
-
-def lead(index: DocumentIndex, count: int) -> list[GroundedSentence]:
-    """The opening sentences, each citing itself (the extractive fallback)."""
-    return [_whole_sentence(index, i) for i in _clean_sentences(index)[:count]]
-
-
-def _clean_sentences(index: DocumentIndex) -> list[int]:
-    # A summary made of article sentences never repeats one that reads as instructions.
-    return [i for i in range(len(index.document.sentence_spans)) if index.is_clean(i)]
-
-
-def _whole_sentence(index: DocumentIndex, sentence: int) -> GroundedSentence:
-    document = index.document
-    start, end = document.sentence_spans[sentence]
-    return GroundedSentence(
-        document.text[start:end], [make_citation(document, start, end, sentence, 1.0)]
-    )
-
-
-def assemble(
-    document_id: str,
-    grounded: list[GroundedSentence],
-    fmt: SummaryFormat,
-    model: str,
-    usage: Usage,
-    prompt_version: str,
-) -> Summary:
-    """The Summary body: sentences joined as a paragraph or bullets, offsets into it."""
-    prefix, separator = ("- ", "\n") if fmt == "bullets" else ("", " ")
-    parts: list[str] = []
-    sentences: list[SummarySentence] = []
-    offset = 0
-    for i, item in enumerate(grounded):
-        if i:
-            parts.append(separator)
-            offset += len(separator)
-        parts.append(prefix + item.text)
-        start = offset + len(prefix)
-        sentences.append(SummarySentence(item.text, start, start + len(item.text), item.citations))
-        offset = start + len(item.text)
-    return Summary(
-        document_id=document_id,
-        text="".join(parts),
-        sentences=sentences,
-        model=model,
-        prompt_version=prompt_version,
-        usage=usage,
-    )

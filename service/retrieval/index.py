@@ -8,8 +8,8 @@ import bm25s
 import numpy as np
 
 from service.domain import Document
-from service.grounding.lexical import content_terms, stem_words
 from service.text.instructions import instruction_regions, overlaps, visible_part
+from service.text.words import content_terms, stem_words
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -31,11 +30,6 @@ _INCREMENTAL = 2  # PRAGMA auto_vacuum value
 _RECLAIM_PAGES = 1024
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Segmentation)
-
-
-def document_id(text: str) -> str:
-    """Content address of a text: the same text always gets the same id."""
-    return "doc_" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class _KeyedLocks:

@@ -44,35 +44,6 @@ def count_tokens(text: str) -> int:
         return len(encode(sanitize(text)))
 
 
-def count_tokens_batch(texts: list[str]) -> list[int]:
-    """Count the tokens of each text with tiktoken's encode_ordinary_batch."""
-    # Note: encode_ordinary_batch maps over a ThreadPoolExecutor, but tiktoken's Rust encoder holds
-    # the GIL, so it gains no parallelism and costs ~10 µs per item; segment() avoids it.
-    encoded = get_encoding().encode_ordinary_batch([sanitize(text) for text in texts])
-    return [len(ids) for ids in encoded]
-
-
-def truncate_to_tokens(text: str, max_tokens: int) -> str:
-    """Return a prefix of text of at most max_tokens tokens, cut on a character boundary."""
-    if max_tokens <= 0:
-        return ""
-    encoding = get_encoding()
-    ids = encoding._core_bpe.encode_ordinary(sanitize(text))
-    if len(ids) <= max_tokens:
-        return text
-    keep = max_tokens
-    while keep > 0:
-        # Decoding a token prefix may end inside a character; "ignore" drops only that partial tail
-        # because the sanitized text is valid UTF-8.
-        chars = len(encoding.decode_bytes(ids[:keep]).decode("utf-8", errors="ignore"))
-        prefix = text[:chars]
-        # Re-encoding a cut pretoken can take more tokens than it had in context: verify.
-        if count_tokens(prefix) <= max_tokens:
-            return prefix
-        keep -= 1
-    return ""
-
-
 @functools.cache
 def _token_byte_lengths() -> np.ndarray:
     """Byte length of every token id of the encoding (0 for ids that are not ordinary tokens)."""

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from service.app import create_app
-from service.domain import Document
 from service.errors import Overloaded
 from service.llm.openai_client import OpenAICompatibleLLM
+from service.pipeline.ingest import make_document
 from service.pipeline.pipeline import Pipeline
-from service.store.documents import document_id
-from service.text import segment
 from tests.api.helpers import api_client, assert_problem, store
 from tests.fakes.upstream import json_reply
 
@@ -32,14 +29,7 @@ async def test_work_beyond_the_limit_is_refused_with_retry_after(
         structured_output="json_schema",
     )
     pipeline = Pipeline(llm, limited)
-    document = Document(
-        id=document_id(sample_article),
-        text=sample_article,
-        title=None,
-        url=None,
-        created_at=datetime.now(UTC).isoformat(),
-        segmentation=segment(sample_article, 256, 32),
-    )
+    document = make_document(sample_article, 256, 32)
     upstream.default = json_reply({"answer": "Dmitry Peskov", "sentence": 17}, delay_s=0.3)
     results = await asyncio.gather(
         *(pipeline.answer(document, f"Who is the spokesperson, take {i}?") for i in range(5)),

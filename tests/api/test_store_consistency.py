@@ -8,7 +8,7 @@ import random
 import sqlite3
 from pathlib import Path
 
-from service.store.documents import document_id
+from service.domain import document_id
 from tests.citations import assert_valid_citations
 from tests.fakes.upstream import json_reply
 

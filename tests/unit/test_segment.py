@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from service.domain import Segmentation
 from service.text import count_tokens, get_encoding, segment
-from service.text.tokens import count_tokens_batch, truncate_to_tokens
 
 segment_module = importlib.import_module("service.text.segment")
 
@@ -211,26 +210,3 @@ def test_encoding_is_the_offline_cl100k() -> None:
 )
 def test_count_tokens(text: str, expected: int) -> None:
     assert count_tokens(text) == expected
-
-
-def test_count_tokens_batch_matches_single() -> None:
-    texts = ["hello world", "", "Mr. Smith paid $3.50.", "bad \ud800 surrogate", "中文。" * 20]
-    assert count_tokens_batch(texts) == [count_tokens(t) for t in texts]
-
-
-def test_truncate_english() -> None:
-    text = "The quick brown fox jumps over the lazy dog. " * 10
-    assert truncate_to_tokens(text, 1000) == text
-    assert truncate_to_tokens(text, 0) == ""
-    cut = truncate_to_tokens(text, 10)
-    assert text.startswith(cut) and count_tokens(cut) == 10
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(), st.integers(min_value=0, max_value=12))
-def test_truncate_any_text(text: str, max_tokens: int) -> None:
-    cut = truncate_to_tokens(text, max_tokens)
-    assert text.startswith(cut)
-    assert count_tokens(cut) <= max_tokens
-    if count_tokens(text) <= max_tokens:
-        assert cut == text

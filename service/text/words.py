@@ -1,4 +1,5 @@
-"""Content words of a text (lowercased, Snowball-stemmed, stopwords removed)."""
+"""Words of a text: lowercased tokens, Snowball stems, content terms (stopwords removed),
+and how much of one set of terms another covers. Used by retrieval and grounding alike."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Ground summary sentences: cite the article sentences that support each, drop the rest."""
+"""Ground the model's draft summary sentences: cite the article sentences that support
+each one, drop the rest."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from rapidfuzz import fuzz
 
 from service.domain import Citation
 from service.grounding.citations import sentence_citation
-from service.grounding.lexical import content_terms, coverage
 from service.retrieval.index import DocumentIndex
 from service.text import split_sentences
+from service.text.words import content_terms, coverage
 
 # A summary sentence is kept only if one article sentence holds this share of its
 # content words (see README: "support"); below it, the sentence is treated as invented.
