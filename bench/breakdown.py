@@ -1,10 +1,9 @@
 """Where the service's per-request CPU goes, measured in-process where preemption cannot blur it.
 
-Two views:
-- each step of the answer path timed alone (BM25, grounding, thread hops...);
-- the whole app in-process with an instant model, against the minimal app with the same
-  instant model: everything the service adds except the model call, plus cProfile's top
-  functions of that path.
+The real app runs in-process with an instant model, against the minimal app with the
+same instant model: everything the service adds except the model call. cProfile of that
+same real path gives each step's share (selection, prompt, parsing, grounding...), so
+the breakdown cannot drift from what the service does.
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 import msgspec
-from litestar.concurrency import sync_to_thread
 
 from bench.common import sample_article
 from bench.corpus import document_of
@@ -29,12 +26,8 @@ from bench.inprocess import ANSWER_REPLY
 from bench.minimal_app import create_minimal_app
 from bench.overhead import QUESTION
 from service.app import create_app
-from service.domain import Answer, Usage
-from service.grounding.answers import ground_answer
 from service.llm.base import ChatMessage, Completion, DeltaCallback, OutputSchema
-from service.pipeline.context import render_numbered, select_for_question
-from service.pipeline.structured import parse_reply
-from service.prompts import load_prompt
+from service.pipeline.context import render_numbered
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings
 
@@ -63,16 +56,6 @@ class InstantLLM:
         return None
 
 
-def _per_call_us(fn: Callable[[int], Any], calls: int, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for i in range(calls):
-            fn(i)
-        best = min(best, time.perf_counter() - started)
-    return best / calls * 1e6
-
-
 async def _async_per_call_us(
     fn: Callable[[int], Awaitable[Any]], calls: int, repeats: int = 3
 ) -> float:
@@ -83,70 +66,6 @@ async def _async_per_call_us(
             await fn(i)
         best = min(best, time.perf_counter() - started)
     return best / calls * 1e6
-
-
-def _noop() -> None:
-    return None
-
-
-def steps(calls: int) -> dict[str, float]:
-    """Microseconds per call of each step of the answer path, alone."""
-    settings = Settings()
-    document = document_of(sample_article())
-    index = DocumentIndex.build(document)
-    prompt = load_prompt("answer")
-
-    def select(i: int) -> list[int]:
-        # A different question each call, like the load test (no memoisation can help).
-        return select_for_question(
-            index,
-            f"{QUESTION} #{i}",
-            settings.context_budget_tokens,
-            settings.retrieval_budget_tokens,
-            settings.answer_context_sentences,
-        )
-
-    shown = select(0)
-    grounded = ground_answer(index, QUESTION, "Dmitry Peskov", shown, 16)
-    answer = Answer(
-        document_id=document.id,
-        question=QUESTION,
-        answerable=grounded.answerable,
-        answer=grounded.answer,
-        citations=grounded.citations,
-        model="scripted",
-        prompt_version=prompt.version_tag,
-        usage=Usage(),
-    )
-    result = {
-        "bm25_select_sentences": _per_call_us(select, calls),
-        "render_prompt": _per_call_us(
-            lambda i: prompt.render(
-                article=render_numbered(index, shown), question=f"{QUESTION} #{i}"
-            ),
-            calls,
-        ),
-        "parse_reply": _per_call_us(lambda _: parse_reply(REPLY), calls),
-        "ground_answer": _per_call_us(
-            lambda i: ground_answer(index, f"{QUESTION} #{i}", "Dmitry Peskov", shown, 16), calls
-        ),
-        "encode_response": _per_call_us(lambda _: msgspec.json.encode(answer), calls),
-    }
-
-    async def hops() -> dict[str, float]:
-        return {
-            # pipeline/answer.py runs ground_answer through anyio's worker threads.
-            "anyio_to_thread_hop": await _async_per_call_us(
-                lambda _: anyio.to_thread.run_sync(_noop), calls
-            ),
-            # Litestar runs a sync guard (app.py require_json) in its executor per request.
-            "litestar_sync_guard_hop": await _async_per_call_us(
-                lambda _: sync_to_thread(_noop), calls
-            ),
-        }
-
-    result.update(asyncio.run(hops()))
-    return {k: round(v, 1) for k, v in result.items()}
 
 
 async def asgi_post(app: Any, path: str, body: bytes) -> tuple[int, bytes]:
@@ -220,21 +139,43 @@ async def _apps(calls: int, profile_to: Path | None) -> dict[str, Any]:
 
             service_us = await _async_per_call_us(lambda _: ask(service_app, service_path), calls)
             minimal_us = await _async_per_call_us(lambda _: ask(minimal_app, "/v1/answers"), calls)
-            top: list[list[Any]] = []
-            if profile_to is not None:
-                profiler = cProfile.Profile()
-                profiler.enable()
-                for _ in range(calls):
-                    await ask(service_app, service_path)
-                profiler.disable()
-                profiler.dump_stats(profile_to)
-                top = _top_functions(profiler, calls)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(calls):
+                await ask(service_app, service_path)
+            profiler.disable()
+    if profile_to is not None:
+        profiler.dump_stats(profile_to)
     return {
         "service_app_us_per_request": round(service_us, 1),
         "minimal_app_us_per_request": round(minimal_us, 1),
         "service_adds_us_per_request": round(service_us - minimal_us, 1),
-        "service_cprofile_top": top,
+        "steps_us": _steps(profiler, calls),
+        "service_cprofile_top": _top_functions(profiler, calls) if profile_to is not None else [],
     }
+
+
+# The answer path's own steps, as the real service runs them (function, module).
+STEPS = {
+    "answer_question": "service/pipeline/answer.py",
+    "select_for_question": "service/pipeline/context.py",
+    "render_numbered": "service/pipeline/context.py",
+    "ask_structured": "service/pipeline/structured.py",
+    "parse_reply": "service/pipeline/structured.py",
+    "ground_answer": "service/grounding/answers.py",
+}
+
+
+def _steps(profiler: cProfile.Profile, calls: int) -> dict[str, float]:
+    """Inclusive µs per request of each step in STEPS (cProfile inflates absolute numbers:
+    use them to rank and compare)."""
+    stats = pstats.Stats(profiler)
+    found: dict[str, float] = {}
+    for (path, _, name), (_, _, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        module = STEPS.get(name)
+        if module is not None and path.endswith(module):
+            found[name] = round(cumulative / calls * 1e6, 1)
+    return found
 
 
 def _top_functions(profiler: cProfile.Profile, calls: int, top: int = 15) -> list[list[Any]]:
@@ -253,12 +194,9 @@ def _top_functions(profiler: cProfile.Profile, calls: int, top: int = 15) -> lis
 
 
 def run(calls: int = 300, profile_to: Path | None = None) -> dict[str, Any]:
-    step_us = steps(calls)
     return {
-        "steps_us": step_us,
-        "steps_total_us": round(sum(step_us.values()), 1),
         **asyncio.run(_apps(calls, profile_to)),
         "note": "apps called in-process through ASGI with an instant model: the difference "
-        "is the service's own per-request work, model call and HTTP excluded; cProfile "
-        "inflates absolute numbers (use it for ranking)",
+        "is the service's own per-request work, model call and HTTP excluded; steps_us and "
+        "the cProfile top are from profiling that same path (inflated: use them for ranking)",
     }

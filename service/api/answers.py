@@ -10,9 +10,9 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from service.api.documents import load_document
+from service.api.operations import ERRORS, STREAM_DOC
 from service.api.schemas import AnswerRequest, AskRequest
 from service.api.sse import respond
-from service.api.summaries import ERRORS, STREAM_DOC
 from service.domain import Answer
 from service.errors import InvalidInput
 from service.pipeline.ingest import check_question, ingest

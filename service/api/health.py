@@ -30,8 +30,8 @@ async def healthz() -> dict[str, str]:
     security=[{}],
 )
 async def readyz(pipeline: NamedDependency[Pipeline]) -> Response[dict[str, Any]]:
-    if await pipeline.llm.ping():
-        return Response({"status": "ready", "model": pipeline.llm.model})
+    if await pipeline.ready():
+        return Response({"status": "ready", "model": pipeline.model})
     return problem(
         503, "model-unavailable", "Model unavailable", "the model endpoint does not answer"
     )

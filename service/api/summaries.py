@@ -6,11 +6,11 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from service.api.documents import load_document
+from service.api.operations import ERRORS, STREAM_DOC
 from service.api.schemas import SummarizeRequest, SummaryRequest
 from service.api.sse import respond
 from service.domain import Summary, SummaryOptions
@@ -18,17 +18,6 @@ from service.pipeline.ingest import check_field, ingest
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
 from service.store.documents import DocumentStore
-
-STREAM_DOC = (
-    'Send `Accept: text/event-stream` to receive `delta` events ({"text": ...}) as the '
-    "model writes, then one `result` event whose data is this response body "
-    "(or an `error` event with a problem+json body)."
-)
-ERRORS = {
-    404: ResponseSpec(None, description="Unknown document (problem+json)"),
-    502: ResponseSpec(None, description="The model failed (problem+json)"),
-    504: ResponseSpec(None, description="The model timed out (problem+json)"),
-}
 
 
 class SummaryController(Controller):

@@ -63,6 +63,15 @@ class Pipeline:
         # result (or index) into a cache after it (the 204 says the document is gone).
         self._deletions = 0
 
+    @property
+    def model(self) -> str:
+        """The model's name, as responses report it."""
+        return self.llm.model
+
+    async def ready(self) -> bool:
+        """True when the model path can serve (see BreakerLLM.ping)."""
+        return await self.llm.ping()
+
     async def index(self, document: Document) -> DocumentIndex:
         """The document's lexical index, built once (off the event loop)."""
         index = self._indexes.get(document.id)
