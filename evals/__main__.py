@@ -11,6 +11,7 @@ from pathlib import Path
 
 from evals.gating import DEFAULT_THRESHOLDS
 from evals.prices import DEFAULT_PRICES
+from evals.run_config import RunConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser  # fmt: skip
 
 
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The parsed `run` arguments as a RunConfig (--in-process is the absence of --url)."""
+    return RunConfig(
+        datasets=tuple(args.dataset or ()),
+        suite=args.suite,
+        task=args.task,
+        limit=args.limit,
+        url=args.url,
+        concurrency=args.concurrency,
+        judge_model=args.judge_model,
+        judge_url=args.judge_url,
+        summary_length=args.summary_length,
+        out=args.out,
+        replay=args.replay,
+        thresholds=args.thresholds,
+        prices=args.prices,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
@@ -108,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             print("evals.runner is not available yet", file=sys.stderr)
             return 2
-        return int(runner.run(args) or 0)
+        return int(runner.run(run_config(args)) or 0)
 
     from evals.compare import compare, format_comparison
 
