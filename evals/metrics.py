@@ -349,9 +349,9 @@ METRICS: tuple[MetricSpec, ...] = (
 METRIC_BY_NAME: dict[str, MetricSpec] = {m.name: m for m in METRICS}
 
 
-def metric_definitions(task: Task | None = None) -> dict[str, str]:
-    """name -> one-line definition, for the report."""
-    return {m.name: m.definition for m in METRICS if task is None or task in m.tasks}
+def metric_definitions() -> dict[str, str]:
+    """name -> one-line definition of every metric, in table order: what reports print."""
+    return {m.name: m.definition for m in METRICS}
 
 
 # --------------------------------------------------------------------------- aggregation

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from evals.gating import Threshold, ThresholdResult, all_passed, evaluate_thresholds
-from evals.metrics import METRICS, METRICS_VERSION, aggregate_records
+from evals.metrics import METRICS_VERSION, aggregate_records, metric_definitions
 from evals.render.common import pretty_json
 from evals.render.html import render_html
 from evals.render.junit import render_junit
@@ -45,7 +45,7 @@ def build_report(run: RunResult, thresholds: list[Threshold] | None = None) -> R
         metrics_version=METRICS_VERSION,
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         config=run.config,
-        definitions={m.name: m.definition for m in METRICS},
+        definitions=metric_definitions(),
         aggregates=aggregates,
         thresholds=results,
         passed=all_passed(results),

@@ -342,4 +342,4 @@ def test_every_metric_has_a_definition_and_version() -> None:
     produced = set(aggregate("qa", [qa_components(qa_case("q"), TEXT, SPANS, None)]))
     produced |= set(aggregate("summary", [summary_components(TEXT, None, None)]))
     assert produced == set(METRIC_BY_NAME)
-    assert set(metric_definitions("summary")) >= {"rouge1", "citation_validity"}
+    assert list(metric_definitions()) == [m.name for m in METRICS]
