@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -121,14 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         # Imported lazily: the runner pulls in the HTTP client and possibly the service.
-        try:
-            runner = importlib.import_module("evals.runner")
-        except ModuleNotFoundError as exc:
-            if exc.name != "evals.runner":
-                raise
-            print("evals.runner is not available yet", file=sys.stderr)
-            return 2
-        return int(runner.run(run_config(args)) or 0)
+        from evals.runner import run
+
+        return run(run_config(args))
 
     from evals.compare import compare, format_comparison
 
