@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 import msgspec
 
-log = logging.getLogger(__name__)
+from evals.schema import Task
 
-Task = Literal["qa", "summary"]
+log = logging.getLogger(__name__)
 
 # evals/ lives directly under the project root.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from rouge_score import rouge_scorer
 
 from evals.datasets import GoldAnswer, QACase
-from evals.schema import AnswerResponse, CaseRecord, Citation, SummaryResponse, Task
+from evals.schema import TASKS, AnswerResponse, CaseRecord, Citation, SummaryResponse, Task
 
 METRICS_VERSION = "2025.1"
 
@@ -278,7 +278,7 @@ class MetricSpec:
 
 _QA: tuple[Task, ...] = ("qa",)
 _SUM: tuple[Task, ...] = ("summary",)
-_BOTH: tuple[Task, ...] = ("qa", "summary")
+_BOTH = TASKS
 
 
 def _spec(

@@ -1,4 +1,4 @@
-"""What the renderers share: task order, value formatting, the metric table rows, failures."""
+"""What the renderers share: value formatting, the metric table rows, failed cases, JSON."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from evals.schema import MODEL, CaseRecord
 if TYPE_CHECKING:
     # Types only: evals.report imports the renderers to write a report's files.
     from evals.report import Report
-
-TASKS = ("qa", "summary")
 
 
 def _enc_hook(obj: object) -> object:

@@ -11,7 +11,6 @@ import numpy as np
 
 from evals.metrics import METRICS
 from evals.render.common import (
-    TASKS,
     baseline_name,
     case_failure,
     format_value,
@@ -19,7 +18,7 @@ from evals.render.common import (
     pretty_json,
     task_rows,
 )
-from evals.schema import MODEL
+from evals.schema import MODEL, TASKS
 
 if TYPE_CHECKING:
     # Types only: evals.report imports the renderers to write a report's files.

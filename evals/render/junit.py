@@ -5,7 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
-from evals.render.common import TASKS, case_failure, format_value, model_cases
+from evals.render.common import case_failure, format_value, model_cases
+from evals.schema import TASKS
 
 if TYPE_CHECKING:
     # Types only: evals.report imports the renderers to write a report's files.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from evals.render.common import TASKS, baseline_name, case_failure, model_cases, task_rows
+from evals.render.common import baseline_name, case_failure, model_cases, task_rows
+from evals.schema import TASKS
 
 if TYPE_CHECKING:
     # Types only: evals.report imports the renderers to write a report's files.
