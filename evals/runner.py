@@ -22,7 +22,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evals.baselines import bm25_answer, lead3_summary
-from evals.datasets import EvalDocument, case_id, default_data_dir, filter_task, load_dataset
+from evals.datasets import (
+    PROJECT_ROOT,
+    EvalDocument,
+    case_id,
+    default_data_dir,
+    filter_task,
+    load_dataset,
+)
 from evals.gating import load_thresholds
 from evals.judge import FaithfulnessJudge
 from evals.prices import load_prices
@@ -31,7 +38,6 @@ from evals.run_config import RunConfig
 from evals.schema import MODEL, CaseRecord, RunResult, Task
 from evals.scoring import score_qa_case, score_summary_case
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LLM_CACHE = PROJECT_ROOT / "evals" / ".cache" / "llm"
 console = Console(stderr=True)
 
