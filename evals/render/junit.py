@@ -41,10 +41,7 @@ def render_junit(report: Report) -> bytes:
     gates = ET.SubElement(root, "testsuite", name="evals.thresholds")
     failures = skipped = 0
     for r in report.thresholds:
-        suffix = {">=": "min", "<=": "max", "==": "eq"}.get(r.op, r.op)
-        tc = ET.SubElement(
-            gates, "testcase", classname="evals.thresholds", name=f"{r.task}.{r.metric}_{suffix}"
-        )
+        tc = ET.SubElement(gates, "testcase", classname="evals.thresholds", name=r.key)
         if r.status == "fail":
             failures += 1
             msg = f"{r.metric} = {format_value(r.metric, r.value)}; required {r.op} {r.threshold}"
