@@ -27,17 +27,6 @@ def _default_splitter() -> Splitter:
     return split_sentences
 
 
-def sentence_spans_for(
-    text: str,
-    sentence_spans: Sequence[Sequence[int]] | None = None,
-    splitter: Splitter | None = None,
-) -> list[tuple[int, int]]:
-    """Given spans (e.g. the API's sentence_spans) or split_sentences(text), as tuples."""
-    if sentence_spans is None:
-        sentence_spans = (splitter or _default_splitter())(text)
-    return [(int(s[0]), int(s[1])) for s in sentence_spans]
-
-
 def _strip_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
     """Shrink a span to exclude surrounding whitespace (empty spans stay empty)."""
     start, end = span
@@ -46,6 +35,22 @@ def _strip_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def _citable_sentences(
+    text: str, sentence_spans: Sequence[Sequence[int]] | None, splitter: Splitter | None
+) -> list[tuple[int, tuple[int, int]]]:
+    """(index, span without surrounding whitespace) of every non-empty sentence, in order.
+
+    Spans are the given ones (e.g. the API's sentence_spans) or the splitter's; the index
+    is the position in that full list, which is what citation.sentence refers to.
+    """
+    if sentence_spans is None:
+        sentence_spans = (splitter or _default_splitter())(text)
+    stripped = [
+        (i, _strip_span(text, (int(s[0]), int(s[1])))) for i, s in enumerate(sentence_spans)
+    ]
+    return [(i, span) for i, span in stripped if span[1] > span[0]]
 
 
 def _cite(text: str, index: int, span: tuple[int, int]) -> Citation:
@@ -62,10 +67,7 @@ def lead3_summary(
     splitter: Splitter | None = None,
 ) -> SummaryResponse:
     """The first `n` sentences, each citing itself, as a SummaryResponse."""
-    all_spans = sentence_spans_for(text, sentence_spans, splitter)
-    # citation.sentence indexes the full sentence list, so keep original indexes.
-    stripped = [(i, _strip_span(text, s)) for i, s in enumerate(all_spans)]
-    lead = [(i, s) for i, s in stripped if s[1] > s[0]][:n]
+    lead = _citable_sentences(text, sentence_spans, splitter)[:n]
     sentences: list[SummarySentence] = []
     pos = 0
     for index, span in lead:
@@ -109,9 +111,7 @@ def bm25_answer(
     splitter: Splitter | None = None,
 ) -> AnswerResponse:
     """Answer = the highest-BM25 sentence (first on ties), citing itself; never abstains."""
-    all_spans = sentence_spans_for(text, sentence_spans, splitter)
-    stripped = [(i, _strip_span(text, s)) for i, s in enumerate(all_spans)]
-    candidates = [(i, s) for i, s in stripped if s[1] > s[0]]
+    candidates = _citable_sentences(text, sentence_spans, splitter)
     if not candidates:
         # Nothing to cite in an empty document: the one case where it cannot answer.
         return AnswerResponse(
