@@ -16,12 +16,13 @@ BASELINE_FOR_TASK = {"qa": BM25, "summary": LEAD3}
 
 Splitter = Callable[[str], Sequence[tuple[int, int]]]
 
-# bm25s logs every index build at DEBUG/INFO; a run builds one index per question.
+# bm25s sets its logger to DEBUG when imported and logs every index build, and a run builds
+# one index per question: quieted here, right after that import, for every user of the module.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 def _default_splitter() -> Splitter:
-    # Imported lazily so the suite loads even while service.text is being written.
+    # Imported lazily: only callers that give neither spans nor a splitter need the service.
     from service.text import split_sentences
 
     return split_sentences
