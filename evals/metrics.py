@@ -477,7 +477,8 @@ AGGREGATORS: dict[str, Callable[[Arrays], dict[str, np.ndarray]]] = {
 }
 
 
-def _scalar(x: np.ndarray) -> float | None:
+def none_if_nan(x: float | np.ndarray) -> float | None:
+    """One aggregate value as reports store it: NaN (undefined, e.g. 0/0) becomes None."""
     v = float(x)
     return None if np.isnan(v) else v
 
@@ -489,7 +490,7 @@ def aggregate(
     if not components:
         return {}
     values = AGGREGATORS[task](component_arrays(components))
-    return {name: _scalar(v) for name, v in values.items()}
+    return {name: none_if_nan(v) for name, v in values.items()}
 
 
 def aggregate_records(

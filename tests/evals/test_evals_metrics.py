@@ -19,6 +19,7 @@ from evals.metrics import (
     exact_match,
     f1_score,
     metric_definitions,
+    none_if_nan,
     normalize_answer,
     ops_components,
     qa_components,
@@ -122,7 +123,7 @@ def test_no_answer_conventions() -> None:
 
 def prf(abstained: list[bool], unanswerable: list[bool]) -> tuple[float | None, ...]:
     """abstention_prf on one run of cases, with None for undefined (as reports show it)."""
-    return tuple(None if np.isnan(v) else float(v) for v in abstention_prf(abstained, unanswerable))
+    return tuple(none_if_nan(v) for v in abstention_prf(abstained, unanswerable))
 
 
 def test_abstention_prf_hand_computed() -> None:
