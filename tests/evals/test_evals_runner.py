@@ -1,4 +1,6 @@
-"""The eval runner end to end (in-process service, scripted model): reports, gating exit codes, resume."""
+"""The eval runner end to end (in-process service, scripted model): reports, gating exit codes,
+resume; and the RunConfig that the CLI builds for it.
+"""
 
 from __future__ import annotations
 
