@@ -1,0 +1,1 @@
+"""The eval suite: scores the service against reference answers and summaries (python -m evals)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from evals.gating import DEFAULT_THRESHOLDS
 from evals.prices import DEFAULT_PRICES
+from evals.run_config import RunConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,19 +96,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser  # fmt: skip
 
 
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The parsed `run` arguments as a RunConfig (--in-process is the absence of --url)."""
+    return RunConfig(
+        datasets=tuple(args.dataset or ()),
+        suite=args.suite,
+        task=args.task,
+        limit=args.limit,
+        url=args.url,
+        concurrency=args.concurrency,
+        judge_model=args.judge_model,
+        judge_url=args.judge_url,
+        summary_length=args.summary_length,
+        out=args.out,
+        replay=args.replay,
+        thresholds=args.thresholds,
+        prices=args.prices,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
     if args.command == "run":
         # Imported lazily: the runner pulls in the HTTP client and possibly the service.
-        try:
-            runner = importlib.import_module("evals.runner")
-        except ModuleNotFoundError as exc:
-            if exc.name != "evals.runner":
-                raise
-            print("evals.runner is not available yet", file=sys.stderr)
-            return 2
-        return int(runner.run(args) or 0)
+        from evals.runner import run
+
+        return run(run_config(args))
 
     from evals.compare import compare, format_comparison
 

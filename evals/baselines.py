@@ -16,26 +16,16 @@ BASELINE_FOR_TASK = {"qa": BM25, "summary": LEAD3}
 
 Splitter = Callable[[str], Sequence[tuple[int, int]]]
 
-# bm25s logs every index build at DEBUG/INFO; a run builds one index per question.
+# bm25s sets its logger to DEBUG when imported and logs every index build, and a run builds
+# one index per question: quieted here, right after that import, for every user of the module.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 def _default_splitter() -> Splitter:
-    # Imported lazily so the suite loads even while service.text is being written.
+    # Imported lazily: only callers that give neither spans nor a splitter need the service.
     from service.text import split_sentences
 
     return split_sentences
-
-
-def sentence_spans_for(
-    text: str,
-    sentence_spans: Sequence[Sequence[int]] | None = None,
-    splitter: Splitter | None = None,
-) -> list[tuple[int, int]]:
-    """Given spans (e.g. the API's sentence_spans) or split_sentences(text), as tuples."""
-    if sentence_spans is None:
-        sentence_spans = (splitter or _default_splitter())(text)
-    return [(int(s[0]), int(s[1])) for s in sentence_spans]
 
 
 def _strip_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
@@ -46,6 +36,22 @@ def _strip_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def _citable_sentences(
+    text: str, sentence_spans: Sequence[Sequence[int]] | None, splitter: Splitter | None
+) -> list[tuple[int, tuple[int, int]]]:
+    """(index, span without surrounding whitespace) of every non-empty sentence, in order.
+
+    Spans are the given ones (e.g. the API's sentence_spans) or the splitter's; the index
+    is the position in that full list, which is what citation.sentence refers to.
+    """
+    if sentence_spans is None:
+        sentence_spans = (splitter or _default_splitter())(text)
+    stripped = [
+        (i, _strip_span(text, (int(s[0]), int(s[1])))) for i, s in enumerate(sentence_spans)
+    ]
+    return [(i, span) for i, span in stripped if span[1] > span[0]]
 
 
 def _cite(text: str, index: int, span: tuple[int, int]) -> Citation:
@@ -62,10 +68,7 @@ def lead3_summary(
     splitter: Splitter | None = None,
 ) -> SummaryResponse:
     """The first `n` sentences, each citing itself, as a SummaryResponse."""
-    all_spans = sentence_spans_for(text, sentence_spans, splitter)
-    # citation.sentence indexes the full sentence list, so keep original indexes.
-    stripped = [(i, _strip_span(text, s)) for i, s in enumerate(all_spans)]
-    lead = [(i, s) for i, s in stripped if s[1] > s[0]][:n]
+    lead = _citable_sentences(text, sentence_spans, splitter)[:n]
     sentences: list[SummarySentence] = []
     pos = 0
     for index, span in lead:
@@ -109,9 +112,7 @@ def bm25_answer(
     splitter: Splitter | None = None,
 ) -> AnswerResponse:
     """Answer = the highest-BM25 sentence (first on ties), citing itself; never abstains."""
-    all_spans = sentence_spans_for(text, sentence_spans, splitter)
-    stripped = [(i, _strip_span(text, s)) for i, s in enumerate(all_spans)]
-    candidates = [(i, s) for i, s in stripped if s[1] > s[0]]
+    candidates = _citable_sentences(text, sentence_spans, splitter)
     if not candidates:
         # Nothing to cite in an empty document: the one case where it cannot answer.
         return AnswerResponse(

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from evals.metrics import AGGREGATORS, METRIC_BY_NAME, component_arrays
+from evals.metrics import AGGREGATORS, METRIC_BY_NAME, component_arrays, none_if_nan
 from evals.report import Report, load_report
 from evals.schema import MODEL
 
@@ -53,10 +53,6 @@ class Comparison(msgspec.Struct):
     def quality_regressions(self) -> list[MetricDelta]:
         """Regressions in quality metrics (latency/tokens/cost are informational)."""
         return [d for d in self.regressions if d.quality]
-
-
-def _finite(x: float) -> float | None:
-    return None if np.isnan(x) else float(x)
 
 
 def _paired(
@@ -135,7 +131,7 @@ def compare(
             spec = METRIC_BY_NAME[metric]
             if spec.higher_is_better is None:
                 continue  # counts and rates with no better direction
-            o, nv = _finite(float(point_old[metric])), _finite(float(point_new[metric]))
+            o, nv = none_if_nan(point_old[metric]), none_if_nan(point_new[metric])
             finite = boot[~np.isnan(boot)]
             lo = hi = None
             if finite.size:

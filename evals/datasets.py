@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 import msgspec
 
-log = logging.getLogger(__name__)
+from evals.schema import Task
 
-Task = Literal["qa", "summary"]
+log = logging.getLogger(__name__)
 
 # evals/ lives directly under the project root.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +86,15 @@ def _clip(s: str, n: int = 60) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
+def _answer_in_text(text: str, answer: GoldAnswer) -> bool:
+    """True when the gold answer is exactly text[start:end], inside the text."""
+    return (
+        answer.start >= 0
+        and answer.end <= len(text)
+        and text[answer.start : answer.end] == answer.text
+    )
+
+
 def validate_document(doc: EvalDocument, where: str) -> list[str]:
     """Return human-readable problems with `doc` (empty when valid)."""
     problems: list[str] = []
@@ -102,8 +111,8 @@ def validate_document(doc: EvalDocument, where: str) -> list[str]:
         if not q.answerable and q.answers:
             problems.append(f"{qw}: unanswerable but has {len(q.answers)} answer(s)")
         for a in q.answers:
-            found = doc.text[a.start : a.end]
-            if a.start < 0 or a.end > len(doc.text) or found != a.text:
+            if not _answer_in_text(doc.text, a):
+                found = doc.text[a.start : a.end]
                 problems.append(
                     f"{qw}: answer {_clip(a.text)!r} at start={a.start} does not match "
                     f"text[{a.start}:{a.end}]={_clip(found)!r}"
@@ -115,11 +124,7 @@ def _drop_bad_answers(doc: EvalDocument) -> EvalDocument:
     """Keep only answers that match the text, and questions that stay consistent."""
     kept: list[QACase] = []
     for q in doc.questions:
-        answers = [
-            a
-            for a in q.answers
-            if a.start >= 0 and a.end <= len(doc.text) and doc.text[a.start : a.end] == a.text
-        ]
+        answers = [a for a in q.answers if _answer_in_text(doc.text, a)]
         if q.answerable and not answers:
             continue
         if not q.answerable and answers:

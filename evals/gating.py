@@ -17,6 +17,7 @@ DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.toml")
 
 Status = Literal["pass", "fail", "skip"]
 Aggregates = Mapping[str, Mapping[str, Mapping[str, float | None]]]  # task -> system -> metric
+_SUFFIX = {">=": "min", "<=": "max", "==": "eq"}
 
 
 class Threshold(msgspec.Struct, frozen=True):
@@ -26,12 +27,6 @@ class Threshold(msgspec.Struct, frozen=True):
     metric: str
     op: Literal[">=", "<=", "=="]
     value: float
-
-    @property
-    def key(self) -> str:
-        """The name used in thresholds.toml and reports, e.g. 'qa.f1_min'."""
-        suffix = {">=": "min", "<=": "max", "==": "eq"}[self.op]
-        return f"{self.task}.{self.metric}_{suffix}"
 
 
 class ThresholdResult(msgspec.Struct):
@@ -45,6 +40,11 @@ class ThresholdResult(msgspec.Struct):
     baseline: float | None
     status: Status
     reason: str = ""
+
+    @property
+    def key(self) -> str:
+        """The gate's name as thresholds.toml spells it, e.g. 'qa.f1_min' (built-in: '_eq')."""
+        return f"{self.task}.{self.metric}_{_SUFFIX.get(self.op, self.op)}"
 
     @property
     def passed(self) -> bool:

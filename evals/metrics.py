@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from rouge_score import rouge_scorer
 
 from evals.datasets import GoldAnswer, QACase
-from evals.schema import AnswerResponse, CaseRecord, Citation, SummaryResponse, Task
+from evals.schema import TASKS, AnswerResponse, CaseRecord, Citation, SummaryResponse, Task
 
 METRICS_VERSION = "2025.1"
 
@@ -124,21 +125,6 @@ def cited_sentence_relevance(
             if any(spans_overlap((s, e), (g.start, g.end)) for g in gold):
                 relevant += 1
     return len(cited), relevant
-
-
-def abstention_prf(
-    abstained: Sequence[bool], gold_unanswerable: Sequence[bool]
-) -> tuple[float | None, float | None, float | None]:
-    """Precision/recall/F1 of abstaining (positive = abstained); None where undefined (0/0)."""
-    tp = sum(1 for a, u in zip(abstained, gold_unanswerable, strict=True) if a and u)
-    fp = sum(1 for a, u in zip(abstained, gold_unanswerable, strict=True) if a and not u)
-    fn = sum(1 for a, u in zip(abstained, gold_unanswerable, strict=True) if not a and u)
-    precision = tp / (tp + fp) if tp + fp else None
-    recall = tp / (tp + fn) if tp + fn else None
-    # 2tp/(2tp+fp+fn) equals the harmonic mean where both exist and is 0 when tp=0 but
-    # something was predicted or expected; it is undefined only if nothing was either.
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
-    return precision, recall, f1
 
 
 # --------------------------------------------------------------------------- ROUGE
@@ -292,7 +278,7 @@ class MetricSpec:
 
 _QA: tuple[Task, ...] = ("qa",)
 _SUM: tuple[Task, ...] = ("summary",)
-_BOTH: tuple[Task, ...] = ("qa", "summary")
+_BOTH = TASKS
 
 
 def _spec(
@@ -363,9 +349,9 @@ METRICS: tuple[MetricSpec, ...] = (
 METRIC_BY_NAME: dict[str, MetricSpec] = {m.name: m for m in METRICS}
 
 
-def metric_definitions(task: Task | None = None) -> dict[str, str]:
-    """name -> one-line definition, for the report."""
-    return {m.name: m.definition for m in METRICS if task is None or task in m.tasks}
+def metric_definitions() -> dict[str, str]:
+    """name -> one-line definition of every metric, in table order: what reports print."""
+    return {m.name: m.definition for m in METRICS}
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -408,6 +394,24 @@ def _percentile(x: np.ndarray, q: float) -> np.ndarray:
         return np.nanpercentile(x, q, axis=-1)
 
 
+def abstention_prf(
+    abstained: npt.ArrayLike, gold_unanswerable: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision/recall/F1 of abstaining (positive = abstained); NaN where undefined (0/0).
+
+    Inputs are per-case 0/1 flags with the case axis last, so rows of a (B, N) bootstrap
+    sample give B values each.
+    """
+    a = np.asarray(abstained, dtype=float)
+    u = np.asarray(gold_unanswerable, dtype=float)
+    tp = np.nansum(a * u, axis=-1)
+    fp = np.nansum(a * (1 - u), axis=-1)
+    fn = np.nansum(u, axis=-1) - tp
+    # 2tp/(2tp+fp+fn) equals the harmonic mean where both exist and is 0 when tp=0 but
+    # something was predicted or expected; it is undefined only if nothing was either.
+    return _ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(2 * tp, 2 * tp + fp + fn)
+
+
 def aggregate_ops(a: Arrays) -> dict[str, np.ndarray]:
     """Operational aggregates shared by every task."""
     shape = next(iter(a.values())).shape
@@ -429,9 +433,7 @@ def aggregate_qa(a: Arrays) -> dict[str, np.ndarray]:
     """QA aggregates (official SQuAD v2 layout plus abstention and citation metrics)."""
     has, no = _sum(a, "has_ans"), _sum(a, "no_ans")
     total = has + no
-    tp = _sum(a, "abstained", "no_ans")
-    fp = _sum(a, "abstained", "has_ans")
-    fn = no - tp
+    precision, recall, f1 = abstention_prf(_col(a, "abstained"), _col(a, "no_ans"))
     return {
         "exact": _ratio(_sum(a, "em"), total),
         "f1": _ratio(_sum(a, "f1"), total),
@@ -442,9 +444,9 @@ def aggregate_qa(a: Arrays) -> dict[str, np.ndarray]:
         "NoAns_exact": _ratio(_sum(a, "em", "no_ans"), no),
         "NoAns_f1": _ratio(_sum(a, "f1", "no_ans"), no),
         "NoAns_total": no,
-        "abstention_precision": _ratio(tp, tp + fp),
-        "abstention_recall": _ratio(tp, no),
-        "abstention_f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "abstention_precision": precision,
+        "abstention_recall": recall,
+        "abstention_f1": f1,
         "evidence_recall": _ratio(_sum(a, "evidence_hit", "has_ans"), has),
         "citation_precision": _ratio(
             _sum(a, "cited_relevant", "has_ans"), _sum(a, "cited_sentences", "has_ans")
@@ -475,7 +477,8 @@ AGGREGATORS: dict[str, Callable[[Arrays], dict[str, np.ndarray]]] = {
 }
 
 
-def _scalar(x: np.ndarray) -> float | None:
+def none_if_nan(x: float | np.ndarray) -> float | None:
+    """One aggregate value as reports store it: NaN (undefined, e.g. 0/0) becomes None."""
     v = float(x)
     return None if np.isnan(v) else v
 
@@ -487,7 +490,7 @@ def aggregate(
     if not components:
         return {}
     values = AGGREGATORS[task](component_arrays(components))
-    return {name: _scalar(v) for name, v in values.items()}
+    return {name: none_if_nan(v) for name, v in values.items()}
 
 
 def aggregate_records(

@@ -1,33 +1,26 @@
-"""Write a run's report: report.json, report.md (PR table), junit.xml, report.html (offline)."""
+"""A run's report: the Report data, built from a run's cases, loaded and written to disk.
+
+report.json is the Report itself; report.md, junit.xml and report.html are rendered from it
+by the modules in evals/render/.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import html
-import math
-import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 
-from evals.baselines import BASELINE_FOR_TASK
 from evals.gating import Threshold, ThresholdResult, all_passed, evaluate_thresholds
-from evals.metrics import METRICS, METRICS_VERSION, aggregate_records
-from evals.schema import MODEL, CaseRecord, RunResult
+from evals.metrics import METRICS_VERSION, aggregate_records, metric_definitions
+from evals.render.common import pretty_json
+from evals.render.html import render_html
+from evals.render.junit import render_junit
+from evals.render.markdown import render_markdown
+from evals.schema import CaseRecord, RunResult
 
 REPORT_SCHEMA = "evals-report/1"
-
-
-def _enc_hook(obj: object) -> object:
-    # The runner's config holds argparse values such as Paths; record them as strings.
-    return str(obj)
-
-
-_ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook)
-TASKS = ("qa", "summary")
 
 
 class Report(msgspec.Struct):
@@ -52,7 +45,7 @@ def build_report(run: RunResult, thresholds: list[Threshold] | None = None) -> R
         metrics_version=METRICS_VERSION,
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         config=run.config,
-        definitions={m.name: m.definition for m in METRICS},
+        definitions=metric_definitions(),
         aggregates=aggregates,
         thresholds=results,
         passed=all_passed(results),
@@ -75,371 +68,8 @@ def write_reports(report: Report, out_dir: Path | str) -> dict[str, Path]:
         "junit": out / "junit.xml",
         "html": out / "report.html",
     }
-    paths["json"].write_bytes(msgspec.json.format(_ENCODER.encode(report)) + b"\n")
+    paths["json"].write_bytes(pretty_json(report) + b"\n")
     paths["md"].write_text(render_markdown(report), encoding="utf-8")
     paths["junit"].write_bytes(render_junit(report))
     paths["html"].write_text(render_html(report), encoding="utf-8")
     return paths
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-def baseline_name(report: Report, task: str) -> str | None:
-    """The baseline system shown next to the model for a task, if it ran."""
-    systems = report.aggregates.get(task, {})
-    preferred = BASELINE_FOR_TASK.get(task)
-    if preferred in systems:
-        return preferred
-    others = [s for s in systems if s != MODEL]
-    return others[0] if others else None
-
-
-def format_value(metric: str, value: float | None) -> str:
-    """Human formatting: counts as integers, ms without decimals, USD, else 3 decimals."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if metric.endswith("_ms"):
-        return f"{value:.1f}" if value < 100 else f"{value:.0f}"
-    if metric == "cost_usd":
-        return f"${value:.4f}"
-    if metric.endswith("total") or metric in ("cases", "prompt_tokens", "completion_tokens"):
-        return f"{value:.0f}"
-    return f"{value:.3f}"
-
-
-def _threshold_map(report: Report, task: str) -> dict[str, ThresholdResult]:
-    # The first result per metric wins; the built-in validity check comes first.
-    out: dict[str, ThresholdResult] = {}
-    for r in report.thresholds:
-        if r.task == task:
-            out.setdefault(r.metric, r)
-    return out
-
-
-def _task_rows(report: Report, task: str) -> list[tuple[str, str, str, str, str]]:
-    """(metric, model, baseline, threshold, pass) rows for one task."""
-    systems = report.aggregates.get(task, {})
-    model = systems.get(MODEL, {})
-    base = systems.get(baseline_name(report, task) or "", {})
-    gates = _threshold_map(report, task)
-    rows = []
-    for spec in METRICS:
-        if task not in spec.tasks or (spec.name not in model and spec.name not in base):
-            continue
-        gate = gates.get(spec.name)
-        rows.append(
-            (
-                spec.name,
-                format_value(spec.name, model.get(spec.name)),
-                format_value(spec.name, base.get(spec.name)),
-                f"{gate.op} {format_value(spec.name, gate.threshold)}" if gate else "",
-                gate.status if gate else "",
-            )
-        )
-    return rows
-
-
-def _model_cases(report: Report, task: str | None = None) -> list[CaseRecord]:
-    return [c for c in report.cases if c.system == MODEL and (task is None or c.task == task)]
-
-
-def case_failure(case: CaseRecord) -> str | None:
-    """Why a case counts as failed in junit/html (request error or invalid citation)."""
-    if case.error:
-        return f"request failed: {case.error}"
-    if not case.citations_valid:
-        return "invalid citation: text[start:end] != quote or span out of range"
-    return None
-
-
-# --------------------------------------------------------------------------- markdown
-
-
-def render_markdown(report: Report) -> str:
-    """A compact table per task for a pull request comment."""
-    verdict = "PASS" if report.passed else "FAIL"
-    lines = [
-        f"## Eval report: {verdict}",
-        "",
-        f"metrics `{report.metrics_version}` · {report.created_at}"
-        f" · {len(_model_cases(report))} model cases",
-        "",
-    ]
-    for task in TASKS:
-        if task not in report.aggregates:
-            continue
-        base = baseline_name(report, task) or "baseline"
-        lines += [
-            f"### {task}",
-            "",
-            f"| metric | model | baseline ({base}) | threshold | pass |",
-            "| --- | ---: | ---: | --- | --- |",
-        ]
-        for metric, model, baseline, gate, status in _task_rows(report, task):
-            shown = {"fail": "**FAIL**", "pass": "pass", "skip": "skip"}.get(status, "")
-            lines.append(f"| {metric} | {model} | {baseline} | {gate} | {shown} |")
-        lines.append("")
-    failed = [r for r in report.thresholds if r.status == "fail"]
-    if failed:
-        lines += ["**Failed thresholds**", ""]
-        lines += [f"- `{r.task}.{r.metric}` {r.reason}" for r in failed]
-        lines.append("")
-    broken = [c for c in _model_cases(report) if case_failure(c)]
-    if broken:
-        lines.append(f"**{len(broken)} failed case(s)** (see junit.xml / report.html)")
-        lines.append("")
-    lines += ["<details><summary>Metric definitions</summary>", ""]
-    lines += [f"- **{name}**: {text}" for name, text in report.definitions.items()]
-    lines += ["", "</details>", ""]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- junit
-
-
-def render_junit(report: Report) -> bytes:
-    """JUnit XML: one testcase per model case (fails on error/invalid citation), one per gate."""
-    root = ET.Element("testsuites", name="evals")
-    for task in TASKS:
-        cases = _model_cases(report, task)
-        if not cases:
-            continue
-        suite = ET.SubElement(root, "testsuite", name=f"evals.{task}")
-        failures = 0
-        for case in cases:
-            latency = case.components.get("latency_ms")
-            tc = ET.SubElement(
-                suite,
-                "testcase",
-                classname=f"evals.{task}.{case.system}",
-                name=case.case_id,
-                time=f"{(latency or 0.0) / 1000:.3f}",
-            )
-            reason = case_failure(case)
-            if reason:
-                failures += 1
-                ET.SubElement(tc, "failure", message=reason[:500]).text = reason
-        suite.set("tests", str(len(cases)))
-        suite.set("failures", str(failures))
-        suite.set("errors", "0")
-    gates = ET.SubElement(root, "testsuite", name="evals.thresholds")
-    failures = skipped = 0
-    for r in report.thresholds:
-        suffix = {">=": "min", "<=": "max", "==": "eq"}.get(r.op, r.op)
-        tc = ET.SubElement(
-            gates, "testcase", classname="evals.thresholds", name=f"{r.task}.{r.metric}_{suffix}"
-        )
-        if r.status == "fail":
-            failures += 1
-            msg = f"{r.metric} = {format_value(r.metric, r.value)}; required {r.op} {r.threshold}"
-            ET.SubElement(tc, "failure", message=msg).text = r.reason or msg
-        elif r.status == "skip":
-            skipped += 1
-            ET.SubElement(tc, "skipped", message=r.reason)
-    gates.set("tests", str(len(report.thresholds)))
-    gates.set("failures", str(failures))
-    gates.set("skipped", str(skipped))
-    gates.set("errors", "0")
-    ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
-
-
-# --------------------------------------------------------------------------- html
-
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d232a;
-max-width:1100px}
-h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #d0d7de}
-table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #d0d7de;padding:3px 8px}
-th{background:#f3f5f7;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:700}.skip{color:#6e7781}
-.badge{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff}
-.badge.pass{background:#1a7f37}.badge.fail{background:#cf222e}
-pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px}
-svg text{font:11px system-ui,sans-serif}small{color:#57606a}
-"""
-_MODEL_COLOR = "#0969da"
-_BASE_COLOR = "#a0a7b0"
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def svg_metric_bars(
-    metrics: Sequence[str],
-    model: Mapping[str, float | None],
-    baseline: Mapping[str, float | None],
-    thresholds: Mapping[str, float] | None = None,
-    *,
-    baseline_label: str = "baseline",
-) -> str:
-    """Horizontal grouped bars (0..1) per metric, model vs baseline, with threshold ticks."""
-    thresholds = thresholds or {}
-    label_w, bar_w, bar_h, gap = 170, 420, 11, 10
-    row_h = 2 * bar_h + gap
-    height = 30 + row_h * len(metrics)
-    width = label_w + bar_w + 60
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="metrics, model vs baseline">',
-        f'<rect x="{label_w}" y="4" width="10" height="10" fill="{_MODEL_COLOR}"/>'
-        f'<text x="{label_w + 14}" y="13">model</text>'
-        f'<rect x="{label_w + 70}" y="4" width="10" height="10" fill="{_BASE_COLOR}"/>'
-        f'<text x="{label_w + 84}" y="13">{_e(baseline_label)}</text>',
-    ]
-    for i, name in enumerate(metrics):
-        y = 24 + i * row_h
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h + 4}" text-anchor="end">{_e(name)}</text>'
-        )
-        for j, (values, color) in enumerate(((model, _MODEL_COLOR), (baseline, _BASE_COLOR))):
-            v = values.get(name)
-            by = y + j * bar_h
-            if v is None:
-                parts.append(f'<text x="{label_w + 4}" y="{by + 9}" fill="#6e7781">n/a</text>')
-                continue
-            w = max(0.0, min(1.0, v)) * bar_w
-            parts.append(
-                f'<rect x="{label_w}" y="{by}" width="{w:.1f}" height="{bar_h - 1}" fill="{color}">'
-                f"<title>{_e(name)}: {v:.4f}</title></rect>"
-                f'<text x="{label_w + w + 4:.1f}" y="{by + 9}">{v:.3f}</text>'
-            )
-        if name in thresholds:
-            tx = label_w + max(0.0, min(1.0, thresholds[name])) * bar_w
-            parts.append(
-                f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{y - 2}" y2="{y + 2 * bar_h + 1}" '
-                f'stroke="#cf222e" stroke-width="2">'
-                f"<title>threshold {thresholds[name]}</title></line>"
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def svg_histogram(values: Iterable[float | None], *, bins: int = 20, unit: str = "ms") -> str:
-    """A histogram of (latency) values as inline SVG."""
-    data = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
-    width, height, pad = 560, 200, 36
-    head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="latency histogram">'
-    )
-    if data.size == 0:
-        return head + '<text x="10" y="20">no latency data</text></svg>'
-    counts, edges = np.histogram(data, bins=max(1, min(bins, data.size)))
-    plot_w, plot_h = width - 2 * pad, height - 2 * pad
-    bw = plot_w / len(counts)
-    top = max(int(counts.max()), 1)
-    parts = [head]
-    for i, c in enumerate(counts):
-        h = plot_h * c / top
-        x = pad + i * bw
-        parts.append(
-            f'<rect x="{x:.1f}" y="{pad + plot_h - h:.1f}" width="{max(bw - 1, 1):.1f}" '
-            f'height="{h:.1f}" fill="{_MODEL_COLOR}"><title>{edges[i]:.0f}–{edges[i + 1]:.0f} '
-            f"{unit}: {int(c)}</title></rect>"
-        )
-    y0 = pad + plot_h
-    parts += [
-        f'<line x1="{pad}" x2="{pad + plot_w}" y1="{y0}" y2="{y0}" stroke="#57606a"/>',
-        f'<text x="{pad}" y="{y0 + 14}">{edges[0]:.0f} {unit}</text>',
-        f'<text x="{pad + plot_w}" y="{y0 + 14}" text-anchor="end">{edges[-1]:.0f} {unit}</text>',
-        f'<text x="{pad - 4}" y="{pad + 4}" text-anchor="end">{top}</text>',
-        f'<text x="{pad - 4}" y="{y0}" text-anchor="end">0</text>',
-        f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle">'
-        f"request latency ({unit}), n={data.size}</text>",
-        "</svg>",
-    ]
-    return "".join(parts)
-
-
-def _html_table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: set[int]) -> str:
-    out = ["<table><tr>", *(f"<th>{_e(h)}</th>" for h in header), "</tr>"]
-    for row in rows:
-        out.append("<tr>")
-        for i, cell in enumerate(row):
-            cls = ' class="num"' if i in numeric else ""
-            if cell in ("pass", "fail", "skip"):
-                cls = f' class="{cell}"'
-            out.append(f"<td{cls}>{_e(cell)}</td>")
-        out.append("</tr>")
-    out.append("</table>")
-    return "".join(out)
-
-
-def _html_task(report: Report, task: str) -> str:
-    systems = report.aggregates[task]
-    base = baseline_name(report, task)
-    rows = _task_rows(report, task)
-    table = _html_table(
-        ["metric", "model", f"baseline ({base or 'none'})", "threshold", "pass"], rows, {1, 2}
-    )
-    bar_metrics = [
-        m.name
-        for m in METRICS
-        if task in m.tasks and m.higher_is_better and m.quality and m.name in systems.get(MODEL, {})
-    ]
-    gates = {
-        r.metric: r.threshold for r in report.thresholds if r.task == task and r.op in (">=", "==")
-    }
-    bars = svg_metric_bars(
-        bar_metrics,
-        systems.get(MODEL, {}),
-        systems.get(base or "", {}),
-        gates,
-        baseline_label=base or "baseline",
-    )
-    latencies = [c.components.get("latency_ms") for c in _model_cases(report, task)]
-    failed = [
-        (c.case_id, case_failure(c) or "") for c in _model_cases(report, task) if case_failure(c)
-    ]
-    failed_html = (
-        _html_table(["case", "why"], failed[:200], set()) if failed else "<p>No failed cases.</p>"
-    )
-    sample = [
-        (c.case_id, c.question or "", c.prediction or "(no answer)", c.reference or "")
-        for c in _model_cases(report, task)[:200]
-    ]
-    return (
-        f"<h2>{_e(task)}</h2>{table}<h3>Model vs baseline</h3>{bars}"
-        f"<h3>Latency</h3>{svg_histogram(latencies)}"
-        f"<h3>Failed cases</h3>{failed_html}"
-        f"<details><summary>First {len(sample)} model cases</summary>"
-        f"{_html_table(['case', 'question', 'prediction', 'reference'], sample, set())}</details>"
-    )
-
-
-def render_html(report: Report) -> str:
-    """A self-contained HTML page (inline CSS and SVG, no scripts or external resources)."""
-    verdict = "pass" if report.passed else "fail"
-    gates = _html_table(
-        ["threshold", "value", "baseline", "status", "reason"],
-        [
-            (
-                f"{r.task}.{r.metric} {r.op} {r.threshold:g}",
-                format_value(r.metric, r.value),
-                format_value(r.metric, r.baseline),
-                r.status,
-                r.reason,
-            )
-            for r in report.thresholds
-        ],
-        {1, 2},
-    )
-    tasks = "".join(_html_task(report, t) for t in TASKS if t in report.aggregates)
-    definitions = "".join(
-        f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in report.definitions.items()
-    )
-    config = msgspec.json.format(_ENCODER.encode(report.config)).decode()
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>Eval report ({verdict})</title><style>{_CSS}</style></head><body>"
-        f'<h1>Eval report <span class="badge {verdict}">{verdict.upper()}</span></h1>'
-        f"<p><small>metrics {_e(report.metrics_version)} · {_e(report.created_at)}"
-        f" · {len(_model_cases(report))} model cases</small></p>"
-        f"<h2>Thresholds</h2>{gates}{tasks}"
-        f"<h2>Metric definitions</h2><ul>{definitions}</ul>"
-        f"<h2>Config</h2><pre>{_e(config)}</pre></body></html>\n"
-    )

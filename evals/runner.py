@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import hashlib
@@ -23,15 +22,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evals.baselines import bm25_answer, lead3_summary
-from evals.datasets import EvalDocument, case_id, default_data_dir, filter_task, load_dataset
+from evals.datasets import (
+    PROJECT_ROOT,
+    EvalDocument,
+    case_id,
+    default_data_dir,
+    filter_task,
+    load_dataset,
+)
 from evals.gating import load_thresholds
 from evals.judge import FaithfulnessJudge
 from evals.prices import load_prices
 from evals.report import build_report, write_reports
-from evals.schema import MODEL, CaseRecord, RunResult
+from evals.run_config import RunConfig
+from evals.schema import MODEL, CaseRecord, RunResult, Task
 from evals.scoring import score_qa_case, score_summary_case
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LLM_CACHE = PROJECT_ROOT / "evals" / ".cache" / "llm"
 console = Console(stderr=True)
 
@@ -39,7 +45,7 @@ console = Console(stderr=True)
 @dataclass(frozen=True)
 class DatasetSpec:
     path: Path
-    task: str | None = None
+    task: Task | None = None
     limit: int | None = None
 
 
@@ -70,14 +76,14 @@ class Job:
         return f"{self.task}:{case_id(self.document, question)}"
 
 
-def plan(specs: list[DatasetSpec], task: str | None, limit: int | None) -> list[Job]:
+def plan(specs: list[DatasetSpec], task: Task | None, limit: int | None) -> list[Job]:
     """Every case the run will score, in a stable order."""
     jobs: list[Job] = []
     for spec in specs:
         wanted = spec.task or task
         if task and spec.task and spec.task != task:
             continue
-        docs = load_dataset(spec.path, limit=spec.limit or limit, task=wanted)  # type: ignore[arg-type]
+        docs = load_dataset(spec.path, limit=spec.limit or limit, task=wanted)
         if wanted in (None, "qa"):
             for document in filter_task(docs, "qa"):
                 jobs += [Job(document, "qa", i) for i in range(len(document.questions))]
@@ -115,10 +121,10 @@ class Checkpoint:
 
 
 @contextlib.asynccontextmanager
-async def service_client(args: argparse.Namespace) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client to the service: a running one (--url) or the app in-process."""
-    if args.url:
-        async with httpx.AsyncClient(base_url=args.url.rstrip("/"), timeout=900) as client:
+async def service_client(config: RunConfig) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client to the service: a running one (config.url) or the app in-process."""
+    if config.url:
+        async with httpx.AsyncClient(base_url=config.url.rstrip("/"), timeout=900) as client:
             yield client
         return
     from litestar.testing import AsyncTestClient
@@ -130,7 +136,7 @@ async def service_client(args: argparse.Namespace) -> AsyncIterator[httpx.AsyncC
         overrides = {
             "DATABASE_PATH": str(Path(tmp) / "documents.sqlite3"),
             "LLM_CACHE_DIR": os.environ.get("LLM_CACHE_DIR", str(DEFAULT_LLM_CACHE)),
-            "LLM_REPLAY": "1" if args.replay else os.environ.get("LLM_REPLAY", "0"),
+            "LLM_REPLAY": "1" if config.replay else os.environ.get("LLM_REPLAY", "0"),
         }
         settings = Settings.from_env({**os.environ, **overrides})
         console.print(
@@ -144,12 +150,12 @@ class Runner:
     """Sends each case to the service, scores it next to its baseline."""
 
     def __init__(
-        self, client: httpx.AsyncClient, args: argparse.Namespace, judge: FaithfulnessJudge | None
+        self, client: httpx.AsyncClient, config: RunConfig, judge: FaithfulnessJudge | None
     ) -> None:
         self.client = client
-        self.args = args
+        self.config = config
         self.judge = judge
-        self.cost = load_prices(args.prices).cost
+        self.cost = load_prices(config.prices).cost
         self._documents: dict[str, asyncio.Task[tuple[str, list[list[int]]]]] = {}
 
     async def _post(
@@ -214,7 +220,7 @@ class Runner:
             )
             return [model, baseline]
         body, latency, error = await self._post(
-            f"/v1/documents/{doc_id}/summary", {"length": self.args.summary_length}
+            f"/v1/documents/{doc_id}/summary", {"length": self.config.summary_length}
         )
         model = score_summary_case(
             job.document, body, system=MODEL, latency_ms=latency, error=error, cost=self.cost
@@ -239,16 +245,16 @@ async def _bounded(jobs: list[Job], limit: int, work: Callable[[Job], Awaitable[
     await asyncio.gather(*(one(job) for job in jobs))
 
 
-def make_judge(args: argparse.Namespace) -> FaithfulnessJudge | None:
+def make_judge(config: RunConfig) -> FaithfulnessJudge | None:
     """The faithfulness judge, when a judge model is configured."""
-    if not args.judge_model:
+    if not config.judge_model:
         return None
     from service.llm.openai_client import OpenAICompatibleLLM
 
     llm = OpenAICompatibleLLM(
-        base_url=args.judge_url or "https://api.openai.com/v1",
+        base_url=config.judge_url or "https://api.openai.com/v1",
         api_key=os.environ.get("EVAL_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
-        model=args.judge_model,
+        model=config.judge_model,
         timeout_s=120.0,
         max_retries=2,
         concurrency=4,
@@ -256,24 +262,24 @@ def make_judge(args: argparse.Namespace) -> FaithfulnessJudge | None:
     return FaithfulnessJudge(llm)
 
 
-def _fingerprint(args: argparse.Namespace, jobs: list[Job]) -> str:
+def _fingerprint(config: RunConfig, jobs: list[Job]) -> str:
     parts = [
-        str(args.url or "in-process"),
-        args.summary_length,
-        str(args.judge_model),
+        str(config.url or "in-process"),
+        config.summary_length,
+        str(config.judge_model),
         *(job.id for job in jobs),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-async def _run(args: argparse.Namespace) -> int:
-    specs = load_suite(args.suite) if args.suite else [DatasetSpec(Path(p)) for p in args.dataset]
-    jobs = plan(specs, args.task, args.limit)
+async def _run(config: RunConfig) -> int:
+    specs = load_suite(config.suite) if config.suite else [DatasetSpec(p) for p in config.datasets]
+    jobs = plan(specs, config.task, config.limit)
     if not jobs:
         console.print("[red]no eval cases: check --dataset/--suite and --task[/red]")
         return 2
-    out: Path = args.out
-    checkpoint = Checkpoint(out / "checkpoint.jsonl", _fingerprint(args, jobs))
+    out = config.out
+    checkpoint = Checkpoint(out / "checkpoint.jsonl", _fingerprint(config, jobs))
     todo = [job for job in jobs if job.id not in checkpoint.records]
     if len(todo) < len(jobs):
         console.print(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} cases already done")
@@ -283,9 +289,9 @@ async def _run(args: argparse.Namespace) -> int:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    judge = make_judge(args)
-    async with service_client(args) as client:
-        runner = Runner(client, args, judge)
+    judge = make_judge(config)
+    async with service_client(config) as client:
+        runner = Runner(client, config, judge)
         with Progress(*columns, console=console, transient=False) as progress:
             bar = progress.add_task("eval cases", total=len(jobs), completed=len(jobs) - len(todo))
 
@@ -293,29 +299,30 @@ async def _run(args: argparse.Namespace) -> int:
                 checkpoint.save(job.id, await runner.run_job(job))
                 progress.advance(bar)
 
-            await _bounded(todo, args.concurrency, work)
+            await _bounded(todo, config.concurrency, work)
     records = [record for job in jobs for record in checkpoint.records[job.id]]
-    config = {
+    recorded = {
         "datasets": [str(s.path) for s in specs],
-        "task": args.task,
-        "limit": args.limit,
-        "target": args.url or "in-process",
-        "concurrency": args.concurrency,
-        "summary_length": args.summary_length,
-        "replay": args.replay,
+        "task": config.task,
+        "limit": config.limit,
+        "target": config.url or "in-process",
+        "concurrency": config.concurrency,
+        "summary_length": config.summary_length,
+        "replay": config.replay,
         "model": next((r.model for r in records if r.model and r.system == MODEL), None),
         "judge": judge.version if judge is not None else None,
     }
-    report = build_report(RunResult(config=config, cases=records), load_thresholds(args.thresholds))
+    thresholds = load_thresholds(config.thresholds)
+    report = build_report(RunResult(config=recorded, cases=records), thresholds)
     paths = write_reports(report, out)
     console.print((out / "report.md").read_text("utf-8"))
     console.print(f"reports: {', '.join(str(p) for p in paths.values())}")
     return 0 if report.passed else 1
 
 
-def run(args: argparse.Namespace) -> int:
-    """Entry point used by `python -m evals run`."""
+def run(config: RunConfig) -> int:
+    """Run the evals `config` describes, write the reports; exit code 0 pass, 1 fail, 2 no cases."""
     # One log line per HTTP request would bury the progress bar and the report.
     for name in ("httpx", "httpx2", "bm25s"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    return asyncio.run(_run(args))
+    return asyncio.run(_run(config))

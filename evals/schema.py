@@ -6,11 +6,12 @@ suite scores what the API returns, not what the implementation happens to hold.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
 Task = Literal["qa", "summary"]
+TASKS: tuple[Task, ...] = get_args(Task)  # in the order reports list them
 MODEL = "model"  # the `system` name of the service under test; baselines use their own names
 
 

@@ -11,6 +11,7 @@ import pytest
 from evals.__main__ import main
 from evals.compare import bootstrap_deltas, compare, format_comparison
 from evals.report import Report, build_report, write_reports
+from evals.run_config import RunConfig
 from evals.schema import CaseRecord, RunResult
 
 
@@ -109,8 +110,8 @@ def test_cli_compare_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_cli_run_delegates_to_runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen = {}
 
-    def fake_run(args: object) -> int:
-        seen["args"] = args
+    def fake_run(config: RunConfig) -> int:
+        seen["config"] = config
         return 3
 
     fake = types.ModuleType("evals.runner")
@@ -122,11 +123,12 @@ def test_cli_run_delegates_to_runner(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     argv = ["run", "--dataset", "a.jsonl", "b.json", "--task", "qa", "--limit", "5",
             "--in-process", "--concurrency", "2", "--out", str(tmp_path), "--replay"]  # fmt: skip
     assert main(argv) == 3
-    args = seen["args"]
-    assert [p.name for p in args.dataset] == ["a.jsonl", "b.json"]
-    assert (args.task, args.limit, args.in_process, args.url) == ("qa", 5, True, None)
-    assert (args.concurrency, args.out, args.replay) == (2, tmp_path, True)
-    assert args.thresholds.name == "thresholds.toml"
+    config = seen["config"]
+    assert isinstance(config, RunConfig)
+    assert [p.name for p in config.datasets] == ["a.jsonl", "b.json"]
+    assert (config.task, config.limit, config.url, config.suite) == ("qa", 5, None, None)
+    assert (config.concurrency, config.out, config.replay) == (2, tmp_path, True)
+    assert config.thresholds.name == "thresholds.toml"
 
 
 def test_cli_rejects_url_with_in_process() -> None:

@@ -39,6 +39,7 @@ def test_min_and_max_thresholds() -> None:
     assert ts == [Threshold("qa", "f1", ">=", 0.5), Threshold("qa", "error_rate", "<=", 0.0)]
     ok = evaluate_thresholds(aggs(f1=0.5, error_rate=0.0), ts)
     assert all_passed(ok) and [r.status for r in ok] == ["pass", "pass", "pass"]
+    assert [r.key for r in ok] == ["qa.citation_validity_eq", "qa.f1_min", "qa.error_rate_max"]
     bad = by_key(evaluate_thresholds(aggs(f1=0.49, error_rate=0.01), ts))
     assert bad[("qa", "f1", ">=")].status == "fail"
     assert bad[("qa", "f1", ">=")].baseline == 0.2

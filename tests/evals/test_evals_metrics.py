@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from evals.datasets import GoldAnswer, QACase
@@ -18,6 +19,7 @@ from evals.metrics import (
     exact_match,
     f1_score,
     metric_definitions,
+    none_if_nan,
     normalize_answer,
     ops_components,
     qa_components,
@@ -119,20 +121,31 @@ def test_no_answer_conventions() -> None:
 # --------------------------------------------------------------------------- abstention
 
 
+def prf(abstained: list[bool], unanswerable: list[bool]) -> tuple[float | None, ...]:
+    """abstention_prf on one run of cases, with None for undefined (as reports show it)."""
+    return tuple(none_if_nan(v) for v in abstention_prf(abstained, unanswerable))
+
+
 def test_abstention_prf_hand_computed() -> None:
-    # tp=1 (3rd), fp=1 (1st... answerable), fn=1.
-    p, r, f = abstention_prf([True, True, False, False], [True, False, True, False])
-    assert (p, r, f) == (0.5, 0.5, 0.5)
+    # tp=1 (1st), fp=1 (2nd), fn=1 (3rd).
+    assert prf([True, True, False, False], [True, False, True, False]) == (0.5, 0.5, 0.5)
 
 
 def test_abstention_prf_zero_division() -> None:
     # Never abstains: precision undefined, recall 0, F1 0.
-    assert abstention_prf([False, False], [True, False]) == (None, 0.0, 0.0)
+    assert prf([False, False], [True, False]) == (None, 0.0, 0.0)
     # Abstains but nothing is unanswerable: precision 0, recall undefined, F1 0.
-    assert abstention_prf([True], [False]) == (0.0, None, 0.0)
+    assert prf([True], [False]) == (0.0, None, 0.0)
     # Nothing predicted and nothing expected: all undefined.
-    assert abstention_prf([False], [False]) == (None, None, None)
-    assert abstention_prf([], []) == (None, None, None)
+    assert prf([False], [False]) == (None, None, None)
+    assert prf([], []) == (None, None, None)
+
+
+def test_abstention_prf_one_value_per_bootstrap_row() -> None:
+    # compare.py passes (resamples, cases) arrays: each row is scored on its own.
+    precision, recall, f1 = abstention_prf([[1, 1, 0, 0], [0, 0, 0, 0]], [[1, 0, 1, 0]] * 2)
+    assert precision[0] == recall[0] == f1[0] == 0.5
+    assert np.isnan(precision[1]) and recall[1] == f1[1] == 0.0
 
 
 # --------------------------------------------------------------------------- citations
@@ -330,4 +343,4 @@ def test_every_metric_has_a_definition_and_version() -> None:
     produced = set(aggregate("qa", [qa_components(qa_case("q"), TEXT, SPANS, None)]))
     produced |= set(aggregate("summary", [summary_components(TEXT, None, None)]))
     assert produced == set(METRIC_BY_NAME)
-    assert set(metric_definitions("summary")) >= {"rouge1", "citation_validity"}
+    assert list(metric_definitions()) == [m.name for m in METRICS]

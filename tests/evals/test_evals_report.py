@@ -13,14 +13,9 @@ from evals.baselines import bm25_answer, lead3_summary
 from evals.datasets import EvalDocument, GoldAnswer, QACase
 from evals.gating import parse_thresholds
 from evals.metrics import METRICS_VERSION
-from evals.report import (
-    build_report,
-    load_report,
-    render_markdown,
-    svg_histogram,
-    svg_metric_bars,
-    write_reports,
-)
+from evals.render.html import svg_histogram, svg_metric_bars
+from evals.render.markdown import render_markdown
+from evals.report import build_report, load_report, write_reports
 from evals.schema import AnswerResponse, Citation, RunResult
 from evals.scoring import score_qa_case, score_summary_case
 

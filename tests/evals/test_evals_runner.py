@@ -1,4 +1,6 @@
-"""The eval runner end to end (in-process service, scripted model): reports, gating exit codes, resume."""
+"""The eval runner end to end (in-process service, scripted model): reports, gating exit codes,
+resume; and the RunConfig that the CLI builds for it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from evals.__main__ import main
+from evals.__main__ import build_parser, main, run_config
+from evals.run_config import RunConfig
+from evals.runner import run
 from tests.fakes.upstream import json_reply
 
 ARTICLE = (
@@ -88,6 +92,54 @@ def test_run_writes_all_reports_and_passes_its_gates(scripted_env, dataset, tmp_
     cases = [c for c in report["cases"] if c["system"] == "model"]
     assert sorted(c["prediction"] for c in cases) == ["France", "Rollo"]
     assert scripted_env.calls == 2
+
+
+def test_runner_runs_from_python_without_argparse(scripted_env, dataset, tmp_path):
+    scripted_env.default = json_reply({"answer": "France", "sentence": 1})
+    out = tmp_path / "out"
+    config = RunConfig(
+        datasets=(dataset,), task="qa", out=out, thresholds=_thresholds(tmp_path, 0.0)
+    )
+    assert run(config) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["target"] == "in-process" and report["config"]["task"] == "qa"
+
+
+def test_cli_defaults_are_the_run_config_defaults(monkeypatch):
+    monkeypatch.delenv("EVAL_JUDGE_MODEL", raising=False)
+    monkeypatch.delenv("EVAL_JUDGE_BASE_URL", raising=False)
+    args = build_parser().parse_args(["run", "--dataset", "a.jsonl"])
+    assert run_config(args) == RunConfig(datasets=(Path("a.jsonl"),))
+
+
+def test_every_run_flag_reaches_the_run_config(monkeypatch, tmp_path):
+    monkeypatch.setenv("EVAL_JUDGE_MODEL", "judge-from-env")
+    monkeypatch.setenv("EVAL_JUDGE_BASE_URL", "http://judge.invalid/v1")
+    args = build_parser().parse_args(
+        ["run", "--smoke", "--task", "summary", "--limit", "3", "--url", "http://svc.invalid",
+         "--concurrency", "5", "--summary-length", "long", "--out", str(tmp_path), "--replay",
+         "--thresholds", "t.toml", "--prices", "p.toml"]
+    )  # fmt: skip
+    assert run_config(args) == RunConfig(
+        suite=Path(__file__).resolve().parents[2] / "evals" / "suites" / "smoke.toml",
+        task="summary",
+        limit=3,
+        url="http://svc.invalid",
+        concurrency=5,
+        judge_model="judge-from-env",
+        judge_url="http://judge.invalid/v1",
+        summary_length="long",
+        out=tmp_path,
+        replay=True,
+        thresholds=Path("t.toml"),
+        prices=Path("p.toml"),
+    )
+
+
+@pytest.mark.parametrize("sources", [{}, {"datasets": (Path("a"),), "suite": Path("s.toml")}])
+def test_run_config_needs_datasets_or_a_suite(sources):
+    with pytest.raises(ValueError, match="datasets or a suite"):
+        RunConfig(**sources)
 
 
 def test_run_exits_1_when_a_threshold_fails(scripted_env, dataset, tmp_path):
