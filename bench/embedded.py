@@ -23,7 +23,8 @@ import httpx
 from bench.common import median, rounded, sample_article
 from bench.processes import service_process
 from bench.questions import SAMPLE_QUESTIONS
-from service.llm.embedded import EmbeddedModelServer, locate_default_model
+from service.llm.embedded import EmbeddedModelServer
+from service.llm.model_files import SMOLLM2_135M, locate_part
 
 THREADS = 2
 # (concurrency, most questions, seconds after which no new question starts). The model serves
@@ -136,7 +137,9 @@ async def _summary(
 
 async def _run() -> dict[str, Any]:
     started = time.perf_counter()
-    async with EmbeddedModelServer(locate_default_model(), n_threads=THREADS, n_ctx=4096) as server:
+    async with EmbeddedModelServer(
+        locate_part(SMOLLM2_135M.parts[0]), n_threads=THREADS, n_ctx=4096
+    ) as server:
         startup_s = time.perf_counter() - started
         others = other_model_servers(server.pid)
         clock = Clock(SECTION_BUDGET_S)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -27,7 +28,7 @@ from service.api.health import healthz, readyz
 from service.api.ratelimit import RateLimiter
 from service.api.summaries import SummaryController
 from service.errors import Unauthorized, UnsupportedMediaType
-from service.llm.base import LLM
+from service.llm.base import LLM, LLMStartupError
 from service.llm.factory import open_llm
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
@@ -35,6 +36,7 @@ from service.store.documents import DocumentStore
 from service.web import WEB_ROUTES, OfflineSwaggerPlugin
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+log = logging.getLogger("service.app")
 
 
 async def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -94,7 +96,14 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             )
             await store.open()
             stack.push_async_callback(store.close)
-            model = llm if llm is not None else await stack.enter_async_context(open_llm(settings))
+            try:
+                model = (
+                    llm if llm is not None else await stack.enter_async_context(open_llm(settings))
+                )
+            except LLMStartupError as exc:
+                # One clear line before the server's own traceback of the failed start-up.
+                log.error("the model could not start: %s", exc)
+                raise
             app.state.settings = settings
             app.state.store = store
             app.state.pipeline = Pipeline(model, settings)

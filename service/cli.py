@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from service.domain import Answer, Citation, Summary, SummaryOptions
 from service.errors import ServiceError
+from service.llm.base import LLMStartupError
 from service.llm.factory import open_llm
 from service.pipeline.ingest import check_question, check_text, make_document
 from service.pipeline.pipeline import Pipeline
@@ -173,6 +174,9 @@ async def _run_task(settings: Settings, args: argparse.Namespace) -> int:
     except ServiceError as exc:
         err.print(f"service: {escape(exc.detail)}")
         return EXIT_MODEL_FAILED if exc.status_code >= 500 else EXIT_BAD_INPUT
+    except LLMStartupError as exc:
+        err.print(f"service: the model could not start: {escape(str(exc))}")
+        return EXIT_MODEL_FAILED
 
     if args.json:
         sys.stdout.write(msgspec.json.encode(result).decode() + "\n")

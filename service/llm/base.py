@@ -92,3 +92,8 @@ class LLMReplayMiss(LLMError):
     """Replay mode found no recording for this call."""
 
     problem_type = "model-replay-miss"
+
+
+class LLMStartupError(RuntimeError):
+    """The model cannot be made ready: a missing or corrupt model file, a server that
+    will not start. Reported once at start-up, with what to do about it."""

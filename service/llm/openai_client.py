@@ -268,3 +268,18 @@ class OpenAICompatibleLLM:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+async def first_listed_model(base_url: str, api_key: str | None) -> str | None:
+    """The first model an endpoint lists (None if it lists none or cannot be asked)."""
+    client = openai.AsyncOpenAI(
+        base_url=base_url, api_key=api_key or "not-needed", timeout=10.0, max_retries=1
+    )
+    try:
+        async for listed in client.models.list():
+            return str(listed.id)
+    except openai.OpenAIError as exc:
+        log.warning("cannot list the models of %s: %s", base_url, exc)
+    finally:
+        await client.close()
+    return None

