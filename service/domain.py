@@ -123,7 +123,11 @@ class Summary(msgspec.Struct):
 
 
 class Answer(msgspec.Struct):
-    """An answer with its citations, or answerable=False when the article does not say."""
+    """An answer with its citations, or answerable=False when the article does not say.
+
+    When the answer is words of the article, answer_start/answer_end locate them
+    (code points): document.text[answer_start:answer_end] == answer.
+    """
 
     document_id: str
     question: str
@@ -135,6 +139,8 @@ class Answer(msgspec.Struct):
     usage: Usage
     cached: bool = False
     degraded: bool = False
+    answer_start: int | None = None
+    answer_end: int | None = None
 
 
 def document_id(text: str) -> str:

@@ -21,6 +21,20 @@ def assert_valid_citations(text: str, body: dict[str, Any]) -> int:
         assert text[c["start"] : c["end"]] == c["quote"], c
         assert 0.0 <= c["support"] <= 1.0, c
         assert isinstance(c["sentence"], int) and c["sentence"] >= 0, c
+    if body.get("answer_start") is not None:
+        # An answer that is words of the article is exactly those words, inside a citation.
+        start, end = body["answer_start"], body["answer_end"]
+        assert text[start:end] == body["answer"], body
+        assert any(c["start"] <= start and end <= c["end"] for c in citations), body
+    elif body.get("answerable") is False:
+        assert body.get("answer_end") is None
+    if body.get("answer_start") is not None:
+        # An answer that is words of the article is exactly those words, inside a citation.
+        start, end = body["answer_start"], body["answer_end"]
+        assert text[start:end] == body["answer"], body
+        assert any(c["start"] <= start and end <= c["end"] for c in citations), body
+    elif body.get("answerable") is False:
+        assert body.get("answer_end") is None
     for sentence in body.get("sentences") or []:
         assert sentence["citations"], f"summary sentence without a citation: {sentence}"
         assert body["text"][sentence["start"] : sentence["end"]] == sentence["text"], sentence

@@ -14,8 +14,6 @@ from service.text.words import content_terms, coverage, is_known
 
 # An answer string counts as found in a sentence at this rapidfuzz score (0-100).
 ANSWER_MATCH_MIN = 85.0
-# Above this score the article's own words replace the model's spelling of the answer.
-ANSWER_SNAP_MIN = 90.0
 # A paraphrased answer needs this share of its content words in one sentence.
 PARAPHRASE_SUPPORT_MIN = 0.6
 # The evidence sentence must mention this share of the question's content words;
@@ -38,6 +36,8 @@ class GroundedAnswer:
     answerable: bool
     answer: str | None
     citations: list[Citation]
+    # Where the answer's words are in the article (code points), when they are there.
+    span: tuple[int, int] | None = None
 
 
 ABSTAIN = GroundedAnswer(answerable=False, answer=None, citations=[])
@@ -106,12 +106,12 @@ def ground_answer(
         score, relevance, _, sentence, start, end = best
         if relevance < QUESTION_RELEVANCE_MIN:
             return ABSTAIN
-        if score >= ANSWER_SNAP_MIN:
-            start, end = trim_to_new_words(document.text, start, end, question_terms)
-            text = document.text[start:end]
-        else:
-            text = answer
-        return GroundedAnswer(True, text, [cite_sentence(document, sentence)])
+        # The article's own words replace the model's spelling of them (the span is
+        # what EM/F1 score and what the page highlights).
+        start, end = trim_to_new_words(document.text, start, end, question_terms)
+        return GroundedAnswer(
+            True, document.text[start:end], [cite_sentence(document, sentence)], (start, end)
+        )
 
     # The answer is not a span of the article: accept it only as a close paraphrase
     # of one shown sentence that is also about the question.

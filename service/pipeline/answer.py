@@ -87,6 +87,8 @@ async def answer_question(
         answerable=grounded.answerable,
         answer=grounded.answer,
         citations=grounded.citations,
+        answer_start=grounded.span[0] if grounded.span else None,
+        answer_end=grounded.span[1] if grounded.span else None,
         model=structured.model,
         prompt_version=prompt.version_tag,
         usage=usage,
