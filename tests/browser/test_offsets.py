@@ -50,6 +50,9 @@ def test_highlights_after_emoji_and_other_scripts_match_the_quote(
     assert page.locator("#article").text_content() == ARTICLE  # nothing lost around the mark
     mark = page.locator("#article mark.hl")
     assert mark.get_attribute("data-start") == str(citation["start"])
+    # The answer's own words are marked inside the sentence, from code point offsets too.
+    assert answer["answer"] == "1932"
+    assert page.locator("#article mark.hl mark.hl-answer").all_text_contents() == ["1932"]
 
     # The same offsets used as UTF-16 indexes would miss: the page must convert them.
     naive = page.evaluate(

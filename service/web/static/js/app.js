@@ -254,8 +254,8 @@ function clearHighlights() {
  */
 function highlight(node, { pin = false, scroll = "box" } = {}) {
   if (!state.article || !node.claim) return;
-  const { citations, label } = node.claim;
-  const marks = renderHighlights(ui.article, state.article, citations);
+  const { citations, label, answer } = node.claim;
+  const marks = renderHighlights(ui.article, state.article, citations, answer);
   for (const other of document.querySelectorAll(".claim[aria-pressed='true']")) other.setAttribute("aria-pressed", "false");
   if (pin) state.pinned = node;
   if (state.pinned) state.pinned.setAttribute("aria-pressed", "true");

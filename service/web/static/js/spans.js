@@ -42,8 +42,10 @@ export class ArticleText {
  * Render `article` into `container`, wrapping each citation in a <mark>.
  * citations: [{start, end, support}] in code points. Returns the marks in text order.
  * Overlapping citations are merged into one mark (the page shows one highlight).
+ * `answer` ({start, end}, code points, optional): the answer's own words, marked
+ * again inside the citation that contains them.
  */
-export function renderHighlights(container, article, citations) {
+export function renderHighlights(container, article, citations, answer = null) {
   const spans = citations
     .map((c) => ({ start: c.start, end: c.end, supports: [c.support] }))
     .filter((s) => s.end > s.start)
@@ -66,7 +68,14 @@ export function renderHighlights(container, article, citations) {
     if (span.start > cursor) fragment.append(article.slice(cursor, span.start));
     const mark = document.createElement("mark");
     mark.className = "hl";
-    mark.textContent = article.slice(span.start, span.end);
+    if (answer && span.start <= answer.start && answer.end <= span.end && answer.end > answer.start) {
+      const words = document.createElement("mark");
+      words.className = "hl-answer";
+      words.textContent = article.slice(answer.start, answer.end);
+      mark.append(article.slice(span.start, answer.start), words, article.slice(answer.end, span.end));
+    } else {
+      mark.textContent = article.slice(span.start, span.end);
+    }
     const support = Math.max(...span.supports.filter((s) => typeof s === "number"));
     if (Number.isFinite(support)) {
       mark.dataset.support = formatSupport(support);

@@ -13,12 +13,12 @@ function element(tag, className, text) {
 }
 
 /** A claim: role=button so Enter/Space work, inline so sentences flow as prose. */
-function claim(text, citations, label) {
+function claim(text, citations, label, answer = null) {
   const node = element("span", "claim", text);
   node.setAttribute("role", "button");
   node.tabIndex = 0;
   node.setAttribute("aria-pressed", "false");
-  node.claim = { citations, label };
+  node.claim = { citations, label, answer };
   const passages = citations.length === 1 ? "1 cited passage" : `${citations.length} cited passages`;
   node.title = `${label}: ${passages} (Enter shows them in the article)`;
   return node;
@@ -74,7 +74,11 @@ export function renderAnswer(answer) {
   item.append(element("p", "q", answer.question));
   const reply = element("p", "a");
   if (answer.answerable && answer.answer) {
-    const node = claim(answer.answer, answer.citations, `Answer to “${answer.question}”`);
+    const words =
+      answer.answer_start === null || answer.answer_start === undefined
+        ? null
+        : { start: answer.answer_start, end: answer.answer_end };
+    const node = claim(answer.answer, answer.citations, `Answer to “${answer.question}”`, words);
     reply.append(node);
     const best = Math.max(...answer.citations.map((c) => c.support));
     if (Number.isFinite(best)) reply.append(" ", element("span", "badge", `support ${formatSupport(best)}`));
