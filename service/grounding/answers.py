@@ -21,7 +21,7 @@ PARAPHRASE_SUPPORT_MIN = 0.6
 QUESTION_RELEVANCE_MIN = 0.2
 
 _NO_ANSWER = re.compile(
-    r"^(?:none|null|n/?a|unknown|not (?:stated|mentioned|given|specified|known)|"
+    r"^(?:none|null|n/?a|unknown|not (?:stated|mentioned|given|specified|known)\b.*|"
     r"(?:the )?(?:article|text) does not (?:say|state|mention|specify)\b.*|"
     r"no(?:t)? (?:answer|information)\b.*|unanswerable|cannot (?:be )?(?:answered|determined)\b.*)$",
     re.IGNORECASE,
@@ -71,7 +71,13 @@ def trim_to_new_words(
         last -= 1
     if not words or all(is_known(w.group(), question_terms) for w in words[first:last]):
         return start, end
-    return words[first].start(), words[last - 1].end()
+    new_start, new_end = words[first].start(), words[last - 1].end()
+    # Keep brackets balanced: "Exporting Countries (OAPEC)", not "(OAPEC".
+    for opening, closing in ("()", "[]"):
+        inside = text[new_start:new_end]
+        if inside.count(opening) > inside.count(closing) and text[new_end : new_end + 1] == closing:
+            new_end += 1
+    return new_start, new_end
 
 
 def ground_answer(
@@ -103,7 +109,7 @@ def ground_answer(
         if best is None or key > best[:3]:
             best = (*key, sentence, located[0], located[1])  # type: ignore[assignment]
     if best is not None:
-        score, relevance, _, sentence, start, end = best
+        _, relevance, _, sentence, start, end = best
         if relevance < QUESTION_RELEVANCE_MIN:
             return ABSTAIN
         # The article's own words replace the model's spelling of them (the span is

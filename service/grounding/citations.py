@@ -60,7 +60,9 @@ def locate_in_sentence(
         haystack, needle = sentence_text, fragment
     position = haystack.find(needle)
     if position >= 0:
-        return s_start + position, s_start + position + len(fragment), 100.0
+        # Whole words only: "Ilse Brand" found in "Ilse Brandt" is the name, not a cut.
+        start, end = _snap_to_words(sentence_text, position, position + len(fragment))
+        return s_start + start, s_start + end, 100.0
     alignment = fuzz.partial_ratio_alignment(needle, haystack)
     if alignment is None or alignment.score <= 0:
         return None
