@@ -40,6 +40,9 @@ class Segmentation(msgspec.Struct, frozen=True):
     sentence_tokens: list[int]
     chunks: list[Chunk]
     tokens: int
+    # Dense embeddings of the sentences (float16, 384 per sentence, row-major), when
+    # ingestion computed them; long articles embed their sentences when first needed.
+    sentence_vectors: bytes | None = None
 
 
 class Document(msgspec.Struct, frozen=True):
@@ -65,8 +68,10 @@ class Document(msgspec.Struct, frozen=True):
         # Per sentence: a (start, end) tuple of ints and a token count; per chunk one
         # Chunk. Within 10% of tracemalloc's count for 2 KB to 500 KB articles.
         segmentation = self.segmentation
+        vectors = len(segmentation.sentence_vectors or b"")
         return (
-            sys.getsizeof(self.text)
+            vectors
+            + sys.getsizeof(self.text)
             + 160 * len(segmentation.sentence_spans)
             + 150 * len(segmentation.chunks)
             + len(self.title or "")
@@ -141,6 +146,11 @@ class Answer(msgspec.Struct):
     degraded: bool = False
     answer_start: int | None = None
     answer_end: int | None = None
+    # How likely the answer is right, in [0, 1], from its evidence (0 when the model's
+    # reply found no support at all; None for degraded answers). Below the threshold
+    # (ANSWERABILITY_THRESHOLD, or the request's min_answerability) the answer is
+    # withheld: answerable is false.
+    answerability: float | None = None
 
 
 def document_id(text: str) -> str:

@@ -163,6 +163,19 @@ class Settings:
         4,
         "sentences shown per question: the ones BM25 ranks best (`0` = all)",
     )
+    dense_retrieval: bool = setting(
+        "DENSE_RETRIEVAL",
+        True,
+        "rank sentences by BM25 and dense embeddings together (multilingual-e5-small, "
+        "bundled); `0`: BM25 alone",
+    )
+    answerability_threshold: float = setting(
+        "ANSWERABILITY_THRESHOLD",
+        0.5,
+        "answers whose evidence scores below this (0-1, see `answerability` in the API) "
+        'are withheld as "not in the article"; lower answers more, higher abstains more. '
+        "A request may set its own (`min_answerability`)",
+    )
     summary_mode: SummaryMode = setting(
         "SUMMARY_MODE",
         "extractive",

@@ -90,6 +90,10 @@ def settings(upstream: ScriptedUpstream, tmp_path: Path) -> Settings:
         llm_timeout_s=5.0,
         llm_structured_output="json_schema",
         summary_mode="abstractive",
+        # BM25 alone: these tests pin the HTTP contract against a scripted model, and
+        # embedding every stored article would only slow them (tests/api/test_dense.py
+        # covers dense ranking).
+        dense_retrieval=False,
         # Fault tests see the 502/504 mapping; tests/api/test_degraded.py turns it on.
         degraded_mode=False,
     )

@@ -43,7 +43,10 @@ class AnswerController(Controller):
     ) -> Answer:
         question = check_question(data.question, settings.max_question_chars)
         document = await load_document(store, document_id)
-        return await respond(request, lambda d: pipeline.answer(document, question, d))
+        return await respond(
+            request,
+            lambda d: pipeline.answer(document, question, d, data.min_answerability),
+        )
 
     @post(
         "/v1/ask",
@@ -67,4 +70,7 @@ class AnswerController(Controller):
             document, _ = await ingest(store, settings, data.text)
         else:
             document = await load_document(store, data.document_id or "")
-        return await respond(request, lambda d: pipeline.answer(document, question, d))
+        return await respond(
+            request,
+            lambda d: pipeline.answer(document, question, d, data.min_answerability),
+        )

@@ -42,10 +42,23 @@ class SummarizeRequest(msgspec.Struct, forbid_unknown_fields=True):
     url: Url | None = None
 
 
+MinAnswerability = Annotated[
+    float,
+    msgspec.Meta(
+        ge=0.0,
+        le=1.0,
+        description="Withhold answers whose answerability is below this (default: the "
+        "service's ANSWERABILITY_THRESHOLD). 0 answers whenever the model's answer is "
+        "found in the article.",
+    ),
+]
+
+
 class AnswerRequest(msgspec.Struct, forbid_unknown_fields=True):
     """A question about a stored document."""
 
     question: str
+    min_answerability: MinAnswerability | None = None
 
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -54,6 +67,7 @@ class AskRequest(msgspec.Struct, forbid_unknown_fields=True):
     question: str
     text: str | None = None
     document_id: str | None = None
+    min_answerability: MinAnswerability | None = None
 
 
 class DocumentOut(msgspec.Struct):

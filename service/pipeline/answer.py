@@ -7,13 +7,15 @@ from functools import partial
 import anyio
 
 from service.domain import Answer, Usage
-from service.grounding.answers import ground_answer
+from service.grounding.answerability import AnswerSignals, load_model
+from service.grounding.answers import ABSTAIN, GroundedAnswer, ground_answer
 from service.llm.base import LLM, DeltaCallback, OutputSchema
-from service.pipeline.context import render_numbered, select_for_question
-from service.pipeline.structured import as_int, ask_structured
+from service.pipeline.context import Evidence, gather_evidence, render_numbered
+from service.pipeline.structured import ask_structured
 from service.pipeline.visible_text import VisibleTextStream, answer_text
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
+from service.text.words import content_terms, coverage
 
 INLINE_GROUNDING_SENTENCES = 40
 
@@ -45,12 +47,47 @@ async def answer_question(
     whole_budget: int,
     retrieval_budget: int,
     max_sentences: int = 0,
+    dense: bool = False,
+    min_answerability: float = 0.0,
     on_delta: DeltaCallback | None = None,
 ) -> Answer:
-    """Ask the model, then ground its answer in the sentences it was shown."""
+    """Ask the model, ground its answer in the sentences it was shown, and keep it only
+    if its evidence makes it likely right (answerability >= min_answerability)."""
+    answer, _ = await answer_with_signals(
+        llm,
+        index,
+        question,
+        whole_budget=whole_budget,
+        retrieval_budget=retrieval_budget,
+        max_sentences=max_sentences,
+        dense=dense,
+        min_answerability=min_answerability,
+        on_delta=on_delta,
+    )
+    return answer
+
+
+async def answer_with_signals(
+    llm: LLM,
+    index: DocumentIndex,
+    question: str,
+    *,
+    whole_budget: int,
+    retrieval_budget: int,
+    max_sentences: int = 0,
+    dense: bool = False,
+    min_answerability: float = 0.0,
+    on_delta: DeltaCallback | None = None,
+) -> tuple[Answer, AnswerSignals | None]:
+    """answer_question, plus the signals its answerability came from (calibration)."""
     prompt = load_prompt("answer")
-    shown = select_for_question(index, question, whole_budget, retrieval_budget, max_sentences)
-    messages = prompt.render(article=render_numbered(index, shown), question=question)
+    gather = partial(
+        gather_evidence, index, question, whole_budget, retrieval_budget, max_sentences, dense
+    )
+    # Dense ranking may embed sentences (tens of ms each): off the loop. BM25 alone
+    # takes microseconds, less than a thread hop.
+    evidence = await anyio.to_thread.run_sync(gather) if dense else gather()
+    messages = prompt.render(article=render_numbered(index, evidence.shown), question=question)
     stream = VisibleTextStream(answer_text, on_delta) if on_delta else None
     structured = await ask_structured(
         llm,
@@ -62,26 +99,27 @@ async def answer_question(
     )
     reply = structured.fields
     raw_answer = reply.get("answer")
-    number = as_int(reply.get("sentence"))
-    model_sentence = number - 1 if number is not None and number >= 1 else None
     grounding = partial(
         ground_answer,
         index,
         question,
         raw_answer if isinstance(raw_answer, str) else "",
-        shown,
-        model_sentence,
+        evidence.shown,
     )
     # A few sentences ground in microseconds, less than a thread hop costs; only
     # large contexts (ANSWER_CONTEXT_SENTENCES=0 on a long article) leave the loop.
-    if len(shown) <= INLINE_GROUNDING_SENTENCES:
+    if len(evidence.shown) <= INLINE_GROUNDING_SENTENCES:
         grounded = grounding()
     else:
         grounded = await anyio.to_thread.run_sync(grounding)
+    signals = answer_signals(index, question, grounded, evidence) if grounded.answerable else None
+    answerability = load_model().score(signals) if signals is not None else 0.0
+    if answerability < min_answerability:
+        grounded = ABSTAIN
     usage = Usage()
     for completion in structured.completions:
         usage.add(completion.prompt_tokens, completion.completion_tokens)
-    return Answer(
+    answer = Answer(
         document_id=index.document.id,
         question=question,
         answerable=grounded.answerable,
@@ -89,7 +127,30 @@ async def answer_question(
         citations=grounded.citations,
         answer_start=grounded.span[0] if grounded.span else None,
         answer_end=grounded.span[1] if grounded.span else None,
+        answerability=round(answerability, 4),
         model=structured.model,
         prompt_version=prompt.version_tag,
         usage=usage,
+    )
+    return answer, signals
+
+
+def answer_signals(
+    index: DocumentIndex, question: str, grounded: GroundedAnswer, evidence: Evidence
+) -> AnswerSignals:
+    """The evidence behind a grounded answer, as the answerability model reads it."""
+    sentence = grounded.citations[0].sentence
+    question_terms = content_terms(question)
+    relevance = [coverage(question_terms, index.sentence_terms[s]) for s in evidence.shown]
+    similarity = evidence.similarity
+    return AnswerSignals(
+        relevance=coverage(question_terms, index.sentence_terms[sentence]),
+        best_relevance=max(relevance, default=0.0),
+        similarity=similarity.get(sentence, 0.0),
+        best_similarity=max(similarity.values(), default=0.0),
+        rank=evidence.ranked.index(sentence)
+        if sentence in evidence.ranked
+        else len(evidence.ranked),
+        verbatim=1.0 if grounded.span is not None else 0.0,
+        length=len((grounded.answer or "").split()),
     )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from service.domain import Document
+from service.retrieval.dense import embed_query
 from service.retrieval.index import DocumentIndex
 
 
@@ -28,6 +33,53 @@ def fits_in_one_prompt(document: Document, budget_tokens: int) -> bool:
     return document.segmentation.tokens <= budget_tokens
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The sentences a question's prompt shows, ranked, and how close each is to it."""
+
+    shown: list[int]  # in article order
+    ranked: list[int]  # shown, best first
+    similarity: dict[int, float]  # cosine to the question (empty without dense retrieval)
+
+
+def gather_evidence(
+    index: DocumentIndex,
+    question: str,
+    whole_budget: int,
+    retrieval_budget: int,
+    max_sentences: int = 0,
+    dense: bool = False,
+) -> Evidence:
+    """All sentences of a short article; for a long one, those of the best BM25 chunks
+    within the retrieval budget. Ranked by BM25, plus dense similarity when `dense`
+    (the sum of both z-scores); with max_sentences > 0 only that many best are shown.
+    Blocking with `dense` (it may embed sentences): call it from a worker thread."""
+    candidates = [
+        s
+        for s in _candidates(index, question, whole_budget, retrieval_budget)
+        if index.shown_text(s)
+    ]
+    if not candidates:
+        return Evidence([], [], {})
+    score = _zscores(index.bm25_scores(question, candidates))
+    similarity: dict[int, float] = {}
+    if dense:
+        cosines = index.dense_scores(embed_query(question), candidates)
+        similarity = {s: float(c) for s, c in zip(candidates, cosines, strict=True)}
+        score = score + _zscores(cosines)
+    order = np.argsort(-score, kind="stable")
+    ranked = [candidates[int(i)] for i in order]
+    if 0 < max_sentences < len(ranked):
+        ranked = ranked[:max_sentences]
+    return Evidence(sorted(ranked), ranked, {s: similarity[s] for s in ranked if s in similarity})
+
+
+def _zscores(values: np.ndarray) -> np.ndarray:
+    values = values.astype(np.float64)
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
+
+
 def select_for_question(
     index: DocumentIndex,
     question: str,
@@ -35,20 +87,8 @@ def select_for_question(
     retrieval_budget: int,
     max_sentences: int = 0,
 ) -> list[int]:
-    """All sentences of a short article; for a long one, the best BM25 chunks for the
-    question, added while their new sentences fit the retrieval budget. With
-    max_sentences > 0, only that many best BM25 sentences are shown (small models
-    answer better without distractors)."""
-    candidates = [
-        s
-        for s in _candidates(index, question, whole_budget, retrieval_budget)
-        if index.shown_text(s)
-    ]
-    if 0 < max_sentences < len(candidates):
-        allowed = set(candidates)
-        best = [s for s in index.rank_sentences(question) if s in allowed][:max_sentences]
-        return sorted(best)
-    return candidates
+    """The sentences gather_evidence shows, by BM25 alone (never blocks)."""
+    return gather_evidence(index, question, whole_budget, retrieval_budget, max_sentences).shown
 
 
 def _candidates(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import anyio
+import msgspec
 
 from service.domain import Document, document_id
 from service.errors import InvalidInput, TextTooLarge
+from service.retrieval.dense import embed_passages
 from service.settings import Settings
 from service.store.documents import DocumentStore
 from service.text import segment
@@ -60,15 +62,26 @@ def make_document(
     overlap_tokens: int,
     title: str | None = None,
     url: str | None = None,
+    embed_up_to_tokens: int = 0,
 ) -> Document:
-    """A Document for text, segmented once (CPU-bound: call it off the event loop)."""
+    """A Document for text, segmented once (CPU-bound: call it off the event loop).
+
+    An article of at most embed_up_to_tokens also gets its sentence embeddings now:
+    every question on it shows all its sentences, so all of them will be needed.
+    Longer ones embed the sentences retrieval picks, when it picks them.
+    """
+    segmentation = segment(text, chunk_tokens, overlap_tokens)
+    if 0 < segmentation.tokens <= embed_up_to_tokens:
+        sentences = [text[start:end] for start, end in segmentation.sentence_spans]
+        vectors = embed_passages(sentences).tobytes()
+        segmentation = msgspec.structs.replace(segmentation, sentence_vectors=vectors)
     return Document(
         id=document_id(text),
         text=text,
         title=title,
         url=url,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        segmentation=segment(text, chunk_tokens, overlap_tokens),
+        segmentation=segmentation,
     )
 
 
@@ -88,7 +101,13 @@ async def ingest(
     if existing is not None:
         return existing, False
     document = await anyio.to_thread.run_sync(
-        make_document, text, settings.chunk_tokens, settings.chunk_overlap_tokens, title, url
+        make_document,
+        text,
+        settings.chunk_tokens,
+        settings.chunk_overlap_tokens,
+        title,
+        url,
+        settings.context_budget_tokens if settings.dense_retrieval else 0,
     )
     created = await store.add(document)
     if not created:

@@ -136,15 +136,25 @@ class Pipeline:
         return result
 
     async def answer(
-        self, document: Document, question: str, on_delta: DeltaCallback | None = None
+        self,
+        document: Document,
+        question: str,
+        on_delta: DeltaCallback | None = None,
+        min_answerability: float | None = None,
     ) -> Answer:
         """A grounded answer (or an abstention), from cache when asked before."""
         question = normalize_question(question)
+        settings = self._settings
+        threshold = (
+            settings.answerability_threshold if min_answerability is None else min_answerability
+        )
         key = self._key(
             document,
             "answer",
             answer_prompt_version(),
-            str(self._settings.answer_context_sentences),
+            str(settings.answer_context_sentences),
+            str(settings.dense_retrieval),
+            f"{threshold:.4f}",
             question,
         )
 
@@ -155,16 +165,18 @@ class Pipeline:
                     self.llm,
                     index,
                     question,
-                    whole_budget=self._settings.context_budget_tokens,
-                    retrieval_budget=self._settings.retrieval_budget_tokens,
-                    max_sentences=self._settings.answer_context_sentences,
+                    whole_budget=settings.context_budget_tokens,
+                    retrieval_budget=settings.retrieval_budget_tokens,
+                    max_sentences=settings.answer_context_sentences,
+                    dense=settings.dense_retrieval,
+                    min_answerability=threshold,
                     on_delta=on_delta,
                 ),
                 lambda: degraded_answer(
                     index,
                     question,
-                    self._settings.context_budget_tokens,
-                    self._settings.retrieval_budget_tokens,
+                    settings.context_budget_tokens,
+                    settings.retrieval_budget_tokens,
                 ),
             )
 

@@ -1,13 +1,16 @@
-"""Per-document lexical index: sentence terms for support scores, BM25 for retrieval."""
+"""Per-document index: sentence terms for support scores, BM25 and dense embeddings for
+ranking sentences and chunks against a question."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import bm25s
 import numpy as np
 
 from service.domain import Document
+from service.retrieval.dense import DIMENSIONS, DTYPE, embed_passages
 from service.text.instructions import instruction_regions, overlaps, visible_part
 from service.text.words import content_terms, stem_words
 
@@ -28,6 +31,10 @@ class DocumentIndex:
     _visible: dict[int, str] = field(default_factory=dict, repr=False)
     _chunk_bm25: bm25s.BM25 | None = field(default=None, repr=False)
     _sentence_bm25: bm25s.BM25 | None = field(default=None, repr=False)
+    # Sentence embeddings (float16 rows), filled at ingestion or when first needed.
+    _vectors: np.ndarray | None = field(default=None, repr=False)
+    _embedded: np.ndarray | None = field(default=None, repr=False)
+    _embedding: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def build(cls, document: Document) -> DocumentIndex:
@@ -42,6 +49,7 @@ class DocumentIndex:
                 if overlaps(start, end, hidden):
                     visible[i] = visible_part(document.text, start, end, hidden)
         texts = [visible.get(i, document.text[s:e]) for i, (s, e) in enumerate(spans)]
+        vectors, embedded = _stored_vectors(document, len(spans), visible)
         return cls(
             document=document,
             sentence_terms=[content_terms(t) if t else frozenset() for t in texts],
@@ -49,6 +57,8 @@ class DocumentIndex:
             _visible=visible,
             _chunk_bm25=_bm25([document.text[c.start : c.end] for c in chunks]),
             _sentence_bm25=_bm25(texts),
+            _vectors=vectors,
+            _embedded=embedded,
         )
 
     def shown_text(self, sentence: int) -> str:
@@ -71,11 +81,42 @@ class DocumentIndex:
         """Sentence indices by BM25 score for the query, best first (ties keep order)."""
         return _rank(self._sentence_bm25, query, len(self.document.sentence_spans))
 
+    def bm25_scores(self, query: str, sentences: list[int]) -> np.ndarray:
+        """BM25 scores of the given sentences for the query (zeros when nothing to rank)."""
+        scores = _scores(self._sentence_bm25, query)
+        if scores is None:
+            return np.zeros(len(sentences), dtype=np.float32)
+        return np.asarray(scores, dtype=np.float32)[sentences]
+
+    def dense_scores(self, query_vector: np.ndarray, sentences: list[int]) -> np.ndarray:
+        """Cosine similarity of the given sentences to the question (blocking: it embeds
+        sentences not embedded yet; call it from a worker thread)."""
+        self._ensure_vectors(sentences)
+        assert self._vectors is not None
+        rows = self._vectors[sentences].astype(np.float32)
+        return rows @ query_vector.astype(np.float32)
+
+    def _ensure_vectors(self, sentences: list[int]) -> None:
+        with self._embedding:
+            n = len(self.document.sentence_spans)
+            if self._vectors is None or self._embedded is None:
+                self._vectors = np.zeros((n, DIMENSIONS), dtype=DTYPE)
+                self._embedded = np.zeros(n, dtype=bool)
+            missing = [s for s in sentences if not self._embedded[s]]
+            texts = [self.shown_text(s) for s in missing]
+            wanted = [(s, t) for s, t in zip(missing, texts, strict=True) if t]
+            self._vectors[missing] = 0  # wholly hidden sentences match nothing
+            if wanted:
+                self._vectors[[s for s, _ in wanted]] = embed_passages([t for _, t in wanted])
+            self._embedded[missing] = True
+
     def approx_bytes(self) -> int:
         """Memory held by the index and its document, estimated (for the byte-bounded cache)."""
         terms = sum(200 + 80 * len(t) for t in self.sentence_terms)
+        vectors = 0 if self._vectors is None else self._vectors.nbytes
         return (
-            self.document.approx_bytes()
+            vectors
+            + self.document.approx_bytes()
             + terms
             + _bm25_bytes(self._chunk_bm25)
             + _bm25_bytes(self._sentence_bm25)
@@ -106,12 +147,32 @@ def _bm25_bytes(retriever: bm25s.BM25 | None) -> int:
     return arrays + 120 * len(retriever.vocab_dict or {})
 
 
-def _rank(retriever: bm25s.BM25 | None, query: str, n: int) -> list[int]:
+def _scores(retriever: bm25s.BM25 | None, query: str) -> np.ndarray | None:
     if retriever is None:
-        return list(range(n))
+        return None
     tokenized = _tokenize([query])
     if not tokenized.vocab:
-        return list(range(n))
+        return None
     inverse = {v: k for k, v in tokenized.vocab.items()}
-    scores = retriever.get_scores([inverse[i] for i in tokenized.ids[0]])
+    return retriever.get_scores([inverse[i] for i in tokenized.ids[0]])  # type: ignore[no-any-return]
+
+
+def _rank(retriever: bm25s.BM25 | None, query: str, n: int) -> list[int]:
+    scores = _scores(retriever, query)
+    if scores is None:
+        return list(range(n))
     return [int(i) for i in np.argsort(-scores, kind="stable")]
+
+
+def _stored_vectors(
+    document: Document, n: int, visible: dict[int, str]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The embeddings ingestion stored with the document, if any (rows of partly hidden
+    sentences are recomputed from their visible text when needed)."""
+    raw = document.segmentation.sentence_vectors
+    if raw is None or len(raw) != n * DIMENSIONS * np.dtype(DTYPE).itemsize:
+        return None, None
+    vectors = np.frombuffer(raw, dtype=DTYPE).reshape(n, DIMENSIONS).copy()
+    embedded = np.ones(n, dtype=bool)
+    embedded[list(visible)] = False
+    return vectors, embedded

@@ -1,0 +1,75 @@
+"""How likely a grounded answer is right: one score in [0, 1] from measured signals, so
+the service says "not in the article" when the evidence is weak, whatever the model says.
+
+The model's own "answerable" judgement is not used (small models get it wrong; see
+../shared/EMBEDDED_MODEL.md). The signals are about the evidence the answer rests on;
+a logistic model combines them with weights fitted on the shared dev data by
+`python -m evals calibrate` (never on the cases CI gates on), stored in
+answerability.json with what they were fitted on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+WEIGHTS_FILE = Path(__file__).with_name("answerability.json")
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSignals:
+    """What the evidence says about one grounded answer (all cheap, no extra model call)."""
+
+    # Share of the question's content words in the sentence holding the answer.
+    relevance: float
+    # The same share for the shown sentence that has most of them.
+    best_relevance: float
+    # Cosine similarity of the question to the answer's sentence, and to the best
+    # shown sentence (0 when dense retrieval is off).
+    similarity: float
+    best_similarity: float
+    # Rank of the answer's sentence among the shown ones by hybrid score (0 = first).
+    rank: int
+    # 1 when the answer is words of the article, 0 for a paraphrase.
+    verbatim: float
+    # Words in the answer.
+    length: int
+
+    def vector(self) -> dict[str, float]:
+        """Named features for the logistic model (ranks and lengths on a log scale)."""
+        values = asdict(self)
+        values["rank"] = math.log1p(self.rank)
+        values["length"] = math.log1p(self.length)
+        values["similarity_gap"] = self.similarity - self.best_similarity
+        values["relevance_gap"] = self.relevance - self.best_relevance
+        return {k: float(v) for k, v in values.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerabilityModel:
+    """A fitted logistic model: weights per feature, a bias, and its provenance."""
+
+    weights: dict[str, float]
+    bias: float
+    provenance: dict[str, Any]
+
+    def score(self, signals: AnswerSignals) -> float:
+        """Probability that the answer is right, in [0, 1]."""
+        features = signals.vector()
+        z = self.bias + sum(w * features[name] for name, w in self.weights.items())
+        return 1.0 / (1.0 + math.exp(-z))
+
+
+@cache
+def load_model(path: Path = WEIGHTS_FILE) -> AnswerabilityModel:
+    """The shipped model (read once per process)."""
+    data = json.loads(path.read_text("utf-8"))
+    return AnswerabilityModel(
+        weights={k: float(v) for k, v in data["weights"].items()},
+        bias=float(data["bias"]),
+        provenance=dict(data.get("provenance", {})),
+    )
