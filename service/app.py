@@ -25,6 +25,7 @@ from service.api.documents import DocumentController
 from service.api.errors import EXCEPTION_HANDLERS, JSONRequest
 from service.api.headers import allow_every_method, cors_refusal_as_problem, security_headers
 from service.api.health import healthz, readyz
+from service.api.openapi import describe_api
 from service.api.ratelimit import RateLimiter
 from service.api.summaries import SummaryController
 from service.errors import Unauthorized, UnsupportedMediaType
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             app.state.pipeline = Pipeline(model, settings)
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             DocumentController,
             SummaryController,
@@ -166,3 +167,5 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             security=[{"apiKey": []}] if settings.api_keys else None,
         ),
     )
+    describe_api(app.openapi_schema, settings)
+    return app

@@ -156,7 +156,13 @@ class DocumentDetail(DocumentOut):
     """A stored document with its text and sentence spans."""
 
     text: str = ""
-    sentence_spans: list[tuple[int, int]] = []
+    sentence_spans: Annotated[
+        list[tuple[int, int]],
+        msgspec.Meta(
+            description="Each sentence as [start, end]: text[start:end], in code points, "
+            "end-exclusive; a citation's `sentence` indexes this list."
+        ),
+    ] = []
 
     @classmethod
     def of(cls, document: Document) -> DocumentDetail:

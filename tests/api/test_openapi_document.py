@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tests.api.helpers import store
+from dataclasses import replace
+
+import pytest
+from litestar import Litestar, get
+
+from service.api.openapi import describe_api
+from service.app import create_app
+from tests.api.helpers import api_client, assert_problem, store
 
 HTTP_METHODS = {"get", "head", "post", "put", "patch", "delete", "options", "trace"}
 
@@ -19,3 +26,177 @@ async def test_options_allows_exactly_the_documented_methods_of_each_path(client
         assert response.status_code == 204, (path, response.text)
         allowed = {m.strip() for m in response.headers["allow"].split(",")}
         assert allowed == documented, path
+
+
+def _operations(schema: dict) -> list[tuple[str, str, dict]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    ]
+
+
+def _schema_of(settings, **changes) -> dict:
+    return create_app(replace(settings, **changes)).openapi_schema.to_schema()
+
+
+def test_every_error_status_is_a_problem_with_its_schema(settings):
+    schema = _schema_of(settings, api_keys=frozenset({"k"}), rate_limit="5/minute")
+    for method, path, operation in _operations(schema):
+        for status, response in operation["responses"].items():
+            if int(status) < 400:
+                continue
+            content = response["content"]
+            assert list(content) == ["application/problem+json"], (method, path, status)
+            problem = content["application/problem+json"]["schema"]
+            assert problem == {"$ref": "#/components/schemas/Problem"}, (method, path, status)
+            assert response["description"], (method, path, status)
+    problem = schema["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}
+    assert problem["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/FieldError"}
+
+
+def _statuses(schema: dict) -> dict[str, set[int]]:
+    return {
+        f"{method} {path}": {int(s) for s in operation["responses"]}
+        for method, path, operation in _operations(schema)
+    }
+
+
+def test_401_and_429_are_documented_where_the_settings_make_them_possible(settings):
+    plain = _statuses(_schema_of(settings))
+    guarded = _statuses(_schema_of(settings, api_keys=frozenset({"k"}), rate_limit="5/minute"))
+    model = {
+        "POST /v1/documents/{document_id}/summary",
+        "POST /v1/documents/{document_id}/answers",
+        "POST /v1/summarize",
+        "POST /v1/ask",
+    }
+    for operation, statuses in plain.items():
+        assert 401 not in statuses, operation
+        # Without RATE_LIMIT only the model's queue (MAX_PENDING_REQUESTS) answers 429.
+        assert (429 in statuses) == (operation in model), operation
+    for operation, statuses in guarded.items():
+        on_v1 = operation.split(" ")[1].startswith("/v1/")
+        assert (401 in statuses) == on_v1 and (429 in statuses) == (on_v1 or operation in model)
+        assert statuses - {401, 429} == plain[operation] - {429}, operation
+
+
+async def test_documented_errors_come_back_as_documented(client, sample_article):
+    # One request per (operation, status) the document promises that a test client can
+    # provoke without configuration; the status, the content type and the body's shape.
+    schema = (await client.get("/schema/openapi.json")).json()
+    document = await store(client, sample_article)
+    known = f"/v1/documents/{document['id']}"
+    provoked = {
+        ("GET", "/v1/documents/{document_id}", 404): lambda: client.get("/v1/documents/doc_none"),
+        ("DELETE", "/v1/documents/{document_id}", 404): lambda: client.delete(
+            "/v1/documents/doc_none"
+        ),
+        ("POST", "/v1/documents", 400): lambda: client.post(
+            "/v1/documents", content=b"{", headers={"content-type": "application/json"}
+        ),
+        ("POST", "/v1/documents", 415): lambda: client.post("/v1/documents", content=b"text"),
+        ("POST", "/v1/documents", 422): lambda: client.post("/v1/documents", json={"text": " "}),
+        ("POST", "/v1/summarize", 422): lambda: client.post(
+            "/v1/summarize", json={"text": "a", "x": 1}
+        ),
+        ("POST", "/v1/ask", 422): lambda: client.post("/v1/ask", json={"question": "Who?"}),
+        ("POST", "/v1/ask", 404): lambda: client.post(
+            "/v1/ask", json={"question": "Who?", "document_id": "doc_none"}
+        ),
+        ("POST", "/v1/documents/{document_id}/answers", 422): lambda: client.post(
+            f"{known}/answers", json={"question": "\t"}
+        ),
+        ("POST", "/v1/documents/{document_id}/summary", 404): lambda: client.post(
+            "/v1/documents/doc_none/summary", json={}
+        ),
+    }
+    for (method, path, status), request in provoked.items():
+        response = await request()
+        assert str(status) in schema["paths"][path][method.lower()]["responses"]
+        body = assert_problem(response, status)
+        if status == 422 and "errors" in body:
+            assert all(set(e) == {"field", "message", "source"} for e in body["errors"])
+
+
+def test_model_backed_answers_may_stream_and_say_so(settings):
+    schema = _schema_of(settings)
+    for path in (
+        "/v1/documents/{document_id}/summary",
+        "/v1/documents/{document_id}/answers",
+        "/v1/summarize",
+        "/v1/ask",
+    ):
+        ok = schema["paths"][path]["post"]["responses"]["200"]
+        assert set(ok["content"]) == {"application/json", "text/event-stream"}, path
+        assert "`result` event" in ok["description"] and "X-Degraded" in ok["headers"]
+    stored = schema["paths"]["/v1/documents/{document_id}"]["get"]["responses"]["200"]
+    assert set(stored["content"]) == {"application/json"}
+
+
+def test_a_stored_documents_id_links_to_the_operations_that_take_it(settings):
+    schema = _schema_of(settings)
+    ids = {op["operationId"]: (m, p) for m, p, op in _operations(schema)}
+    post = schema["paths"]["/v1/documents"]["post"]["responses"]
+    for status in ("200", "201"):
+        links = post[status]["links"]
+        assert {link["operationId"] for link in links.values()} == {
+            "get_document",
+            "delete_document",
+            "summarize_document",
+            "answer_question",
+        }
+        for link in links.values():
+            assert link["operationId"] in ids
+            assert link["parameters"] == {"document_id": "$response.body#/id"}
+    for path in ("/v1/summarize", "/v1/ask"):
+        links = schema["paths"][path]["post"]["responses"]["200"]["links"]
+        assert {link["parameters"]["document_id"] for link in links.values()} == {
+            "$response.body#/document_id"
+        }
+
+
+def test_request_bodies_refuse_unknown_fields_and_state_the_text_rules(settings):
+    schemas = _schema_of(settings, max_question_chars=321)["components"]["schemas"]
+    for name in ("DocumentIn", "SummaryRequest", "SummarizeRequest", "AnswerRequest", "AskRequest"):
+        assert schemas[name]["additionalProperties"] is False, name
+    for name in ("DocumentIn", "SummarizeRequest", "AskRequest"):
+        text = schemas[name]["properties"]["text"]
+        assert text["minLength"] == 1 and text["pattern"].startswith("^"), name
+    for name in ("AnswerRequest", "AskRequest"):
+        question = schemas[name]["properties"]["question"]
+        # The limit is a setting: the document states this deployment's.
+        assert question["maxLength"] == 321 and question["minLength"] == 1, name
+    # /v1/ask: exactly one of text and document_id.
+    assert [b["required"] for b in schemas["AskRequest"]["oneOf"]] == [["text"], ["document_id"]]
+
+
+async def test_the_stated_question_limit_is_the_one_enforced(settings):
+    async with api_client(create_app(replace(settings, max_question_chars=40))) as client:
+        schema = (await client.get("/schema/openapi.json")).json()
+        limit = schema["components"]["schemas"]["AnswerRequest"]["properties"]["question"]
+        document = await store(client, "Alice met Bob in Paris. They talked for an hour.")
+        path = f"/v1/documents/{document['id']}/answers"
+        over = await client.post(path, json={"question": "?" * (limit["maxLength"] + 1)})
+    assert limit["maxLength"] == 40
+    assert_problem(over, 422, "invalid-field")
+
+
+def test_sentence_spans_are_pairs_in_valid_openapi_3_1(settings):
+    spans = _schema_of(settings)["components"]["schemas"]["DocumentDetail"]["properties"]
+    pair = spans["sentence_spans"]["items"]
+    # Not the list-of-schemas `items` of OpenAPI 3.0 drafts, which 3.1 tools reject.
+    assert pair == {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
+
+
+def test_an_operation_without_documented_errors_stops_the_app(settings):
+    # A new endpoint must get its statuses listed in service/api/openapi.py.
+    @get("/v1/new", operation_id="brand_new")
+    async def new() -> str:
+        return "new"
+
+    app = Litestar([new])
+    with pytest.raises(LookupError, match="brand_new"):
+        describe_api(app.openapi_schema, settings)
