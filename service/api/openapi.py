@@ -11,6 +11,7 @@ app from starting, so a new endpoint cannot go undocumented.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -200,10 +201,10 @@ def describe_api(openapi: OpenAPI, settings: Settings) -> OpenAPI:
                 media.example = REQUEST_EXAMPLES[name]
     _refuse_unknown_fields(openapi, found)
     _bound_tuples(found)
-    _ask_for_one_source(found)
     for struct in ("AnswerRequest", "AskRequest"):
-        question = found[struct].properties["question"]  # type: ignore[union-attr,index]
+        question = found[struct].properties["question"]  # type: ignore[index]
         question.max_length = settings.max_question_chars  # type: ignore[union-attr]
+    _ask_for_one_source(found)
     openapi.info.description = (openapi.info.description or "") + (
         f"\n\nLimits of this deployment: MAX_TEXT_CHARS={settings.max_text_chars}, "
         f"MAX_QUESTION_CHARS={settings.max_question_chars}, "
@@ -333,8 +334,36 @@ def _bound_tuples(found: dict[str, Schema]) -> None:
 
 
 def _ask_for_one_source(found: dict[str, Schema]) -> None:
-    """/v1/ask takes exactly one of `text` and `document_id` (a string, not null)."""
-    found["AskRequest"].one_of = [
-        Schema(required=[field], properties={field: Schema(type=OpenAPIType.STRING)})
-        for field in ("text", "document_id")
-    ]
+    """/v1/ask takes exactly one of `text` and `document_id`: two shapes, one of which a
+    body must have. (A `oneOf` of bare `required` lists beside the properties says the
+    same to a validator, but generators then build a body type without `question`.)"""
+    ask = found["AskRequest"]
+    fields = dict(ask.properties or {})
+
+    def shape(title: str, given: str, other: str, description: str) -> Reference:
+        nullable = fields[given]
+        assert isinstance(nullable, Schema)
+        found[title] = Schema(
+            type=OpenAPIType.OBJECT,
+            title=title,
+            description=description,
+            required=["question", given],
+            properties={
+                "question": fields["question"],
+                given: replace(nullable, one_of=None, type=OpenAPIType.STRING),
+                other: Schema(type=OpenAPIType.NULL, description="Absent, or null."),
+            },
+            additional_properties=ask.additional_properties,
+        )
+        return Reference(ref=f"#/components/schemas/{title}")
+
+    found["AskRequest"] = Schema(
+        title="AskRequest",
+        description=ask.description,
+        one_of=[
+            shape(
+                "AskAboutText", "text", "document_id", "A question about a text, stored on the way."
+            ),
+            shape("AskAboutDocument", "document_id", "text", "A question about a stored document."),
+        ],
+    )

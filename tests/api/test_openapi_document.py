@@ -160,17 +160,23 @@ def test_a_stored_documents_id_links_to_the_operations_that_take_it(settings):
 
 def test_request_bodies_refuse_unknown_fields_and_state_the_text_rules(settings):
     schemas = _schema_of(settings, max_question_chars=321)["components"]["schemas"]
-    for name in ("DocumentIn", "SummaryRequest", "SummarizeRequest", "AnswerRequest", "AskRequest"):
+    bodies = ("DocumentIn", "SummaryRequest", "SummarizeRequest", "AnswerRequest")
+    asks = ("AskAboutText", "AskAboutDocument")
+    for name in (*bodies, *asks):
         assert schemas[name]["additionalProperties"] is False, name
-    for name in ("DocumentIn", "SummarizeRequest", "AskRequest"):
+    for name in ("DocumentIn", "SummarizeRequest", "AskAboutText"):
         text = schemas[name]["properties"]["text"]
         assert text["minLength"] == 1 and text["pattern"].startswith("^"), name
-    for name in ("AnswerRequest", "AskRequest"):
+    for name in ("AnswerRequest", *asks):
         question = schemas[name]["properties"]["question"]
         # The limit is a setting: the document states this deployment's.
         assert question["maxLength"] == 321 and question["minLength"] == 1, name
-    # /v1/ask: exactly one of text and document_id.
-    assert [b["required"] for b in schemas["AskRequest"]["oneOf"]] == [["text"], ["document_id"]]
+    # /v1/ask: exactly one of text and document_id, as two whole shapes.
+    assert schemas["AskRequest"]["oneOf"] == [
+        {"$ref": f"#/components/schemas/{name}"} for name in asks
+    ]
+    assert schemas["AskAboutText"]["required"] == ["question", "text"]
+    assert schemas["AskAboutDocument"]["required"] == ["question", "document_id"]
 
 
 async def test_the_stated_question_limit_is_the_one_enforced(settings):
