@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from litestar import Litestar, get
@@ -206,3 +208,34 @@ def test_an_operation_without_documented_errors_stops_the_app(settings):
     app = Litestar([new])
     with pytest.raises(LookupError, match="brand_new"):
         describe_api(app.openapi_schema, settings)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_api_table() -> dict[str, set[int]]:
+    """`METHOD /path` -> the statuses its row of the README's API table names."""
+    section = README.read_text("utf-8").split("## API (v1)", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, set[int]] = {}
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        methods, path = cells[0].strip("`").rsplit(" ", 1)
+        # Statuses are the code spans of three digits in the response and errors cells.
+        statuses = {int(code) for code in re.findall(r"`(\d{3})`", " ".join(cells[2:]))}
+        for method in methods.split(","):
+            rows[f"{method.strip()} {path}"] = statuses
+    return rows
+
+
+def test_the_readme_api_table_and_the_document_agree(settings):
+    # The table lists what a deployment without API_KEYS and RATE_LIMIT answers; the note
+    # below it adds their 401 and 429, which the test above holds the document to.
+    documented = _statuses(_schema_of(settings))
+    table = readme_api_table()
+    assert set(table) == set(documented), "README's API table and the document list " + (
+        f"different operations: {sorted(set(table) ^ set(documented))}"
+    )
+    for operation, statuses in documented.items():
+        assert table[operation] == statuses, operation
