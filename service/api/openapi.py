@@ -193,7 +193,7 @@ def describe_api(openapi: OpenAPI, settings: Settings) -> OpenAPI:
             statuses |= {401} if settings.api_keys else set()
             statuses |= {429} if settings.rate_limit else set()
         operation.responses = {
-            **_successes(operation, name, found),
+            **_successes(operation, name),
             **{str(status): _problem(status, name) for status in sorted(statuses)},
         }
         if operation.request_body is not None and name in REQUEST_EXAMPLES:
@@ -223,9 +223,7 @@ def _operations(openapi: OpenAPI) -> Iterator[tuple[str, str, Operation]]:
                 yield path, method.upper(), operation
 
 
-def _successes(
-    operation: Operation, name: str, found: dict[str, Schema]
-) -> dict[str, OpenAPIResponse | Reference]:
+def _successes(operation: Operation, name: str) -> dict[str, OpenAPIResponse | Reference]:
     """The generated 2xx responses, described, with streams, headers and links."""
     out: dict[str, OpenAPIResponse | Reference] = {}
     for status, response in (operation.responses or {}).items():
