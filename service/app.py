@@ -23,8 +23,9 @@ from service.api.body_budget import BodyBudgetMiddleware, ByteBudget
 from service.api.dependencies import provide_pipeline, provide_settings, provide_store
 from service.api.documents import DocumentController
 from service.api.errors import EXCEPTION_HANDLERS, JSONRequest
-from service.api.headers import cors_refusal_as_problem, security_headers
+from service.api.headers import allow_every_method, cors_refusal_as_problem, security_headers
 from service.api.health import healthz, readyz
+from service.api.openapi import describe_api
 from service.api.ratelimit import RateLimiter
 from service.api.summaries import SummaryController
 from service.errors import Unauthorized, UnsupportedMediaType
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             app.state.pipeline = Pipeline(model, settings)
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             DocumentController,
             SummaryController,
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
         before_send=[
             security_headers,
             cors_refusal_as_problem,
+            allow_every_method,
             *([limiter.add_headers] if limiter else []),
         ],
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_headers=["*"])
@@ -165,3 +167,5 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             security=[{"apiKey": []}] if settings.api_keys else None,
         ),
     )
+    describe_api(app.openapi_schema, settings)
+    return app

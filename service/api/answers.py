@@ -10,7 +10,6 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from service.api.documents import load_document
-from service.api.operations import ERRORS, STREAM_DOC
 from service.api.schemas import AnswerRequest, AskRequest
 from service.api.sse import respond
 from service.domain import Answer
@@ -27,10 +26,10 @@ class AnswerController(Controller):
     @post(
         "/v1/documents/{document_id:str}/answers",
         status_code=HTTP_200_OK,
+        operation_id="answer_question",
         summary="Answer a question from a stored article, with cited spans",
         description="When the article does not say, `answerable` is false, `answer` null and "
-        "`citations` empty. " + STREAM_DOC,
-        responses=ERRORS,
+        "`citations` empty. Send `Accept: text/event-stream` for server-sent events.",
     )
     async def answer_stored(
         self,
@@ -51,9 +50,10 @@ class AnswerController(Controller):
     @post(
         "/v1/ask",
         status_code=HTTP_200_OK,
+        operation_id="ask",
         summary="One-shot question about a text (stored on the way) or a stored document",
-        description="Give exactly one of `text` and `document_id`. " + STREAM_DOC,
-        responses=ERRORS,
+        description="Give exactly one of `text` and `document_id`. Send `Accept: "
+        "text/event-stream` for server-sent events.",
     )
     async def ask(
         self,

@@ -7,6 +7,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from service.api.openapi import per_method
 from service.api.schemas import DocumentDetail, DocumentIn, DocumentOut
 from service.domain import Document
 from service.errors import DocumentNotFound
@@ -31,6 +32,7 @@ class DocumentController(Controller):
     @post(
         "/",
         status_code=HTTP_201_CREATED,
+        operation_id="create_document",
         summary="Store an article",
         description="Segments the text once and stores it. The id is content-addressed: "
         "posting the same text again returns the same id with status 200.",
@@ -48,6 +50,7 @@ class DocumentController(Controller):
     @route(
         "/{document_id:str}",
         http_method=[HttpMethod.GET, HttpMethod.HEAD],
+        operation_id=per_method("document"),
         summary="Read a stored article with its sentence spans",
     )
     async def read(
@@ -56,7 +59,10 @@ class DocumentController(Controller):
         return DocumentDetail.of(await load_document(store, document_id))
 
     @delete(
-        "/{document_id:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a stored article"
+        "/{document_id:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="delete_document",
+        summary="Delete a stored article",
     )
     async def remove(
         self,

@@ -9,7 +9,9 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.utils.scope.state import ScopeState
 
+from service.api.schemas import FIELD_CHECKS
 from service.errors import MalformedBody, ServiceError
 from service.llm.base import LLMError
 
@@ -78,8 +80,28 @@ def _service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Respon
     return problem(exc.status_code, exc.problem_type, exc.title, exc.detail, exc.headers)
 
 
+def _in_words(request: Request[Any, Any, Any], field: Any, message: str) -> str:
+    """msgspec names the constraint a text field broke (`Expected str matching regex
+    '^[...' `); the service's own check of that field says what is wrong in words."""
+    check = FIELD_CHECKS.get(field) if isinstance(field, str) else None
+    body = ScopeState.from_scope(request.scope).json
+    value = body.get(field) if isinstance(body, dict) else None
+    if check is None or not isinstance(value, str) or not message.startswith("Expected `str`"):
+        return message
+    try:
+        check(value)
+    except ServiceError as exc:
+        return exc.detail
+    return message
+
+
+def _sentence(field: Any, message: str) -> str:
+    # The service's own words name their field already ("question is empty").
+    return message if message.startswith(f"{field} ") else f"{field}: {message}"
+
+
 def _validation_error(
-    _: Request[Any, Any, Any], exc: ValidationException
+    request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[dict[str, Any]]:
     # Bodies that parse but break the schema (wrong type, unknown enum value or field).
     extra = exc.extra if isinstance(exc.extra, list) else []
@@ -90,8 +112,9 @@ def _validation_error(
         message = str(e.get("message", ""))
         if message == "'data'":  # msgspec's KeyError text when there is no body at all
             message = "the request needs a JSON body"
+        message = _in_words(request, e.get("key"), message)
         errors.append({"field": e.get("key"), "message": message, "source": e.get("source")})
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
+    detail = "; ".join(_sentence(e["field"], e["message"]) for e in errors) or str(exc.detail)
     return problem(422, "invalid-field", "Invalid field", detail, errors=errors)
 
 

@@ -1,11 +1,13 @@
 """What every response carries: nosniff and a Content-Security-Policy fit for what it
-is (the page, the API docs, or data); and a refused CORS preflight as a problem."""
+is (the page, the API docs, or data); a refused CORS preflight as a problem; and an
+OPTIONS answer's Allow naming every method of its path."""
 
 from __future__ import annotations
 
 import json
 
 from litestar.datastructures import MutableScopeHeaders
+from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 
 from service.api.errors import PROBLEM_JSON, problem_body
@@ -67,3 +69,23 @@ async def cors_refusal_as_problem(message: Message, scope: Scope) -> None:
     elif message["type"] == "http.response.body" and _REFUSED_PREFLIGHT in state:
         message["body"] = state.pop(_REFUSED_PREFLIGHT)
         message["more_body"] = False
+
+
+async def allow_every_method(message: Message, scope: Scope) -> None:
+    """before_send hook: the Allow header of an OPTIONS answer lists every method its
+    path accepts.
+
+    Litestar 2.25 builds a path's route one handler at a time, and the OPTIONS handler
+    it makes for the first handler keeps that handler's methods: `OPTIONS
+    /v1/documents/{id}` said `GET, HEAD, OPTIONS` and hid DELETE.
+    """
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    headers = MutableScopeHeaders(message)
+    template = scope.get("path_template")
+    if "Allow" not in headers or not template:
+        return
+    for route in scope["app"].routes:
+        if isinstance(route, HTTPRoute) and route.path_format == template:
+            headers["Allow"] = ", ".join(sorted(route.methods))
+            return

@@ -8,6 +8,7 @@ from litestar import HttpMethod, Response, route
 from litestar.di import NamedDependency
 
 from service.api.errors import problem
+from service.api.openapi import per_method
 from service.pipeline.pipeline import Pipeline
 
 
@@ -15,6 +16,7 @@ from service.pipeline.pipeline import Pipeline
     "/healthz",
     http_method=[HttpMethod.GET, HttpMethod.HEAD],
     tags=["health"],
+    operation_id=per_method("healthz"),
     summary="The process is up",
     security=[{}],
 )
@@ -26,6 +28,7 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     http_method=[HttpMethod.GET, HttpMethod.HEAD],
     tags=["health"],
+    operation_id=per_method("readyz"),
     summary="This replica can serve: the model path works",
     security=[{}],
 )

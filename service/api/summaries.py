@@ -10,7 +10,6 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from service.api.documents import load_document
-from service.api.operations import ERRORS, STREAM_DOC
 from service.api.schemas import SummarizeRequest, SummaryRequest
 from service.api.sse import respond
 from service.domain import Summary, SummaryOptions
@@ -26,9 +25,9 @@ class SummaryController(Controller):
     @post(
         "/v1/documents/{document_id:str}/summary",
         status_code=HTTP_200_OK,
+        operation_id="summarize_document",
         summary="Summarise a stored article; every sentence cites the article",
-        description=STREAM_DOC,
-        responses=ERRORS,
+        description="Send `Accept: text/event-stream` for server-sent events.",
     )
     async def summarize_stored(
         self,
@@ -45,9 +44,9 @@ class SummaryController(Controller):
     @post(
         "/v1/summarize",
         status_code=HTTP_200_OK,
+        operation_id="summarize_text",
         summary="One-shot summary of a text (stored on the way; see document_id)",
-        description=STREAM_DOC,
-        responses=ERRORS,
+        description="Send `Accept: text/event-stream` for server-sent events.",
     )
     async def summarize_text(
         self,
