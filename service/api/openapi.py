@@ -202,8 +202,11 @@ def describe_api(openapi: OpenAPI, settings: Settings) -> OpenAPI:
     _refuse_unknown_fields(openapi, found)
     _bound_tuples(found)
     for struct in ("AnswerRequest", "AskRequest"):
-        question = found[struct].properties["question"]  # type: ignore[index]
+        properties = found[struct].properties
+        question = properties["question"]  # type: ignore[index]
         question.max_length = settings.max_question_chars  # type: ignore[union-attr]
+        # Litestar drops a bound of 0 (falsy) from msgspec's ge=0.0: state it again.
+        properties["min_answerability"].minimum = 0.0  # type: ignore[index,union-attr]
     _ask_for_one_source(found)
     openapi.info.description = (openapi.info.description or "") + (
         f"\n\nLimits of this deployment: MAX_TEXT_CHARS={settings.max_text_chars}, "
