@@ -1,8 +1,10 @@
-"""CLI: `python -m evals run ...` (evals.runner) and `python -m evals compare OLD NEW`."""
+"""CLI: `python -m evals run ...` (evals.runner), `python -m evals calibrate` (evals.calibrate)
+and `python -m evals compare OLD NEW`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -88,6 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--thresholds", type=Path, default=DEFAULT_THRESHOLDS, metavar="FILE")
     run.add_argument("--prices", type=Path, default=DEFAULT_PRICES, metavar="FILE")
 
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit the answerability model on the shared dev data (never the gated cases)",
+    )
+    cal.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="a seeded sample of N questions"
+    )
+    cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument("--out", type=Path, default=Path("evals/reports/calibration"), metavar="DIR")
+    cal.add_argument(
+        "--weights",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent
+        / "service"
+        / "grounding"
+        / "answerability.json",
+        metavar="FILE",
+        help="where to write the fitted model (default: the one the service ships)",
+    )
+
     cmp = sub.add_parser("compare", help="compare two report.json files (paired bootstrap)")
     cmp.add_argument("old", type=Path, metavar="OLD.json")
     cmp.add_argument("new", type=Path, metavar="NEW.json")
@@ -123,6 +145,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         from evals.runner import run
 
         return run(run_config(args))
+
+    if args.command == "calibrate":
+        from evals.calibrate import calibrate
+
+        result = calibrate(args.limit, args.seed, args.out, args.weights)
+        chosen = result["provenance"]["at_threshold"]
+        print(json.dumps(result["provenance"], indent=2))
+        print(
+            f"threshold {chosen['threshold']:.3f}: F1 {chosen['f1']:.3f}, HasAns F1 "
+            f"{chosen['HasAns_f1']:.3f}, NoAns accuracy {chosen['NoAns_accuracy']:.3f} "
+            f"(cross-validated); set ANSWERABILITY_THRESHOLD's default to it"
+        )
+        return 0
 
     from evals.compare import compare, format_comparison
 

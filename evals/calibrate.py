@@ -23,10 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from evals.datasets import EvalDocument, QACase, case_id, default_data_dir, load_dataset
+from evals.datasets import (
+    PROJECT_ROOT,
+    EvalDocument,
+    QACase,
+    case_id,
+    default_data_dir,
+    load_dataset,
+)
 from evals.metrics import f1_score
 from evals.runner import DEFAULT_LLM_CACHE, load_suite, plan
-from evals.schema import PROJECT_ROOT
 
 SMOKE = PROJECT_ROOT / "evals" / "suites" / "smoke.toml"
 POOL = ("squad2_dev_paragraphs.jsonl", "squad2_dev_articles.jsonl")
@@ -189,7 +195,6 @@ def choose(curve: list[dict[str, float]]) -> dict[str, float]:
 
 def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -> dict[str, Any]:
     """Collect, fit, choose; write the weights (with provenance) and the curve."""
-    from service.grounding.answers import ANSWER_MATCH_MIN  # noqa: F401  (import check)
     from service.pipeline.answer import answer_prompt_version
     from service.settings import Settings
 
