@@ -146,6 +146,15 @@ async def service_client(config: RunConfig) -> AsyncIterator[httpx.AsyncClient]:
             yield client  # type: ignore[misc]
 
 
+def answerability_threshold(config: RunConfig) -> float:
+    """The threshold answers are held to: the run's, or the service's default."""
+    if config.answerability_threshold is not None:
+        return config.answerability_threshold
+    from service.settings import Settings
+
+    return Settings.from_env().answerability_threshold
+
+
 class Runner:
     """Sends each case to the service, scores it next to its baseline."""
 
@@ -156,6 +165,7 @@ class Runner:
         self.config = config
         self.judge = judge
         self.cost = load_prices(config.prices).cost
+        self.answerability_threshold = answerability_threshold(config)
         self._documents: dict[str, asyncio.Task[tuple[str, list[list[int]]]]] = {}
 
     async def _post(
@@ -196,7 +206,8 @@ class Runner:
             assert job.question_index is not None
             question = job.document.questions[job.question_index]
             body, latency, error = await self._post(
-                f"/v1/documents/{doc_id}/answers", {"question": question.question}
+                f"/v1/documents/{doc_id}/answers",
+                {"question": question.question, "min_answerability": 0.0},
             )
             model = score_qa_case(
                 job.document,
@@ -207,6 +218,7 @@ class Runner:
                 latency_ms=latency,
                 error=error,
                 cost=self.cost,
+                answerability_threshold=self.answerability_threshold,
             )
             started = time.perf_counter()
             baseline_answer = bm25_answer(job.document.text, question.question, spans)
@@ -311,6 +323,7 @@ async def _run(config: RunConfig) -> int:
         "replay": config.replay,
         "model": next((r.model for r in records if r.model and r.system == MODEL), None),
         "judge": judge.version if judge is not None else None,
+        "answerability_threshold": answerability_threshold(config),
     }
     thresholds = load_thresholds(config.thresholds)
     report = build_report(RunResult(config=recorded, cases=records), thresholds)
