@@ -168,16 +168,20 @@ def test_answers_below_the_answerability_threshold_count_as_withheld() -> None:
 
 
 def test_the_tradeoff_curve_is_computed_from_the_scores() -> None:
-    answers = {
-        Q1: AnswerResponse(True, "Paris", [Citation(0, 5, "Paris", 0, 1.0)], answerability=0.8),
-        Q2: AnswerResponse(True, "Rome", [Citation(54, 58, "Rome", 2, 1.0)], answerability=0.4),
-        Q3: AnswerResponse(
-            True, "Germany", [Citation(45, 52, "Germany", 1, 1.0)], answerability=0.6
-        ),
-    }
+    scored = [
+        (Q1, "Paris", Citation(0, 5, "Paris", 0, 1.0), 0.8),
+        (Q2, "Rome", Citation(54, 58, "Rome", 2, 1.0), 0.4),
+        (Q3, "Germany", Citation(45, 52, "Germany", 1, 1.0), 0.6),
+    ]
     cases = [
-        score_qa_case(DOC, q, a, sentence_spans=SPANS, answerability_threshold=0.5)
-        for q, a in answers.items()
+        score_qa_case(
+            DOC,
+            q,
+            AnswerResponse(True, answer, [cite], answerability=score),
+            sentence_spans=SPANS,
+            answerability_threshold=0.5,
+        )
+        for q, answer, cite, score in scored
     ]
     report = build_report(RunResult(config={"answerability_threshold": 0.5}, cases=cases))
     curve = {p["threshold"]: p for p in report.tradeoff}
