@@ -21,7 +21,7 @@ import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from evals.baselines import bm25_answer, lead3_summary
+from evals.baselines import ABSTAIN, bm25_answer, lead3_summary
 from evals.datasets import (
     PROJECT_ROOT,
     EvalDocument,
@@ -35,7 +35,7 @@ from evals.judge import FaithfulnessJudge
 from evals.prices import load_prices
 from evals.report import build_report, write_reports
 from evals.run_config import RunConfig
-from evals.schema import MODEL, CaseRecord, RunResult, Task
+from evals.schema import MODEL, AnswerResponse, CaseRecord, RunResult, Task
 from evals.scoring import score_qa_case, score_summary_case
 
 DEFAULT_LLM_CACHE = PROJECT_ROOT / "evals" / ".cache" / "llm"
@@ -230,7 +230,16 @@ class Runner:
                 system="bm25",
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
-            return [model, baseline]
+            # "Not in the article" to everything: what abstention alone is worth.
+            abstain = score_qa_case(
+                job.document,
+                question,
+                AnswerResponse(answerable=False, answer=None),
+                sentence_spans=spans,
+                system=ABSTAIN,
+                latency_ms=0.0,
+            )
+            return [model, baseline, abstain]
         body, latency, error = await self._post(
             f"/v1/documents/{doc_id}/summary", {"length": self.config.summary_length}
         )

@@ -158,10 +158,18 @@ class Settings:
     retrieval_budget_tokens: int = setting(
         "RETRIEVAL_BUDGET_TOKENS", 1_024, "article tokens shown per question on long articles"
     )
+    answer_whole_article_tokens: int = setting(
+        "ANSWER_WHOLE_ARTICLE_TOKENS",
+        1_000,
+        "articles up to this many tokens are shown whole to every question, so the model "
+        "server's prompt cache answers the next question on the same article in about a "
+        "second; longer ones show only the best sentences (below)",
+    )
     answer_context_sentences: int = setting(
         "ANSWER_CONTEXT_SENTENCES",
-        4,
-        "sentences shown per question: the ones BM25 ranks best (`0` = all)",
+        6,
+        "sentences shown per question on longer articles: the ones ranked best (`0` = all "
+        "of the retrieved chunks)",
     )
     dense_retrieval: bool = setting(
         "DENSE_RETRIEVAL",
