@@ -146,6 +146,13 @@ class Settings:
         "seconds a client has to send a whole request (headers and body); then the "
         "connection is closed",
     )
+    keep_alive_timeout_s: float = setting(
+        "KEEP_ALIVE_TIMEOUT",
+        75.0,
+        "seconds an idle keep-alive connection stays open; keep it longer than the idle "
+        "timeout of any proxy or client pool in front, so they close first and never send "
+        "a request on a connection the service is closing",
+    )
     chunk_tokens: int = setting("CHUNK_TOKENS", 256, "tokens per chunk made at ingestion")
     chunk_overlap_tokens: int = setting(
         "CHUNK_OVERLAP_TOKENS", 32, "tokens consecutive chunks share"
