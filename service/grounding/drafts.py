@@ -24,7 +24,8 @@ DUPLICATE_RATIO = 85.0
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """A summary sentence as the model wrote it, with the sentence ids it named."""
+    """A summary sentence as the model wrote it, with the sentence ids it named (used to
+    choose between article sentences that support it equally)."""
 
     text: str
     sources: list[int]
@@ -56,11 +57,13 @@ def ground_summary(index: DocumentIndex, drafts: list[Draft], limit: int) -> lis
         if any(fuzz.ratio(draft.text, k.text) >= DUPLICATE_RATIO for k in kept):
             continue
         claim = content_terms(draft.text)
+        named = set(draft.sources)
         # Score every article sentence: the model's own pointers are hints, not
-        # evidence (small models point at sentence 0 or 1 regardless).
+        # evidence (small models point at sentence 0 or 1 regardless), so they only
+        # break ties between sentences that support the claim equally well.
         scored = sorted(
             ((coverage(claim, index.sentence_terms[i]), i) for i in range(n_sentences)),
-            key=lambda pair: (-pair[0], pair[1]),
+            key=lambda pair: (-pair[0], pair[1] not in named, pair[1]),
         )
         if not scored or scored[0][0] < SUMMARY_SUPPORT_MIN:
             continue

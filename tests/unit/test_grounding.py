@@ -172,3 +172,12 @@ def test_summary_repeats_are_dropped_and_a_second_source_is_cited(index):
     grounded = ground_summary(index, drafts, limit=5)
     assert [g.text for g in grounded] == [drafts[0].text, drafts[2].text]
     assert [c.sentence for c in grounded[1].citations] == [1, 2]
+
+
+@pytest.mark.parametrize(("sources", "cited"), [([], 0), ([1], 1), ([0, 1], 0)])
+def test_the_sentences_the_model_named_break_ties_between_equal_support(sources, cited):
+    twice = DocumentIndex.build(
+        make_document("Anna met the mayor. Later Anna met the mayor.", 256, 32)
+    )
+    grounded = ground_summary(twice, [Draft("Anna met the mayor.", sources)], limit=1)
+    assert [c.sentence for c in grounded[0].citations] == [cited]
