@@ -57,20 +57,33 @@ def gated_cases() -> set[str]:
 
 
 def pool(limit: int | None, seed: int) -> list[tuple[EvalDocument, QACase]]:
-    """Dev questions not gated by CI, a random sample of `limit` if given (grouped by
-    document, so the model's prompt cache works as in real use)."""
+    """Dev questions not gated by CI: with `limit`, all the questions of randomly drawn
+    documents until there are at least `limit` (several questions per article, as in
+    real use, so the model server's prompt cache works as it does in production)."""
     gated = gated_cases()
-    items = []
+    documents = []
     for name in POOL:
         for document in load_dataset(default_data_dir() / name, task="qa"):
-            for question in document.questions:
-                if f"qa:{case_id(document, question)}" not in gated:
-                    items.append((document, question))
-    if limit is not None and limit < len(items):
-        rng = np.random.default_rng(seed)
-        keep = sorted(rng.choice(len(items), size=limit, replace=False))
-        items = [items[i] for i in keep]
-    return items
+            questions = [
+                q for q in document.questions if f"qa:{case_id(document, q)}" not in gated
+            ]
+            if questions:
+                documents.append((document, questions))
+    if limit is not None:
+        order = np.random.default_rng(seed).permutation(len(documents))
+        drawn, count = [], 0
+        for i in order:
+            if count >= limit:
+                break
+            drawn.append(documents[i])
+            count += len(documents[i][1])
+        documents = drawn
+    return [(document, question) for document, questions in documents for question in questions]
+
+
+def group_of(case: str) -> str:
+    """The document a case id belongs to ("qa:<document>::<question hash>")."""
+    return case.rsplit("::", 1)[0]
 
 
 async def collect(items: list[tuple[EvalDocument, QACase]], out: Path) -> list[Sample]:
@@ -149,7 +162,7 @@ def fit(samples: list[Sample], folds: int = 5, seed: int = 0) -> dict[str, Any]:
     """Weights on all answered samples, and cross-validated scores for the curve."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold
 
     answered = [s for s in samples if s.features is not None]
     names = sorted(answered[0].features or {})
@@ -157,7 +170,11 @@ def fit(samples: list[Sample], folds: int = 5, seed: int = 0) -> dict[str, Any]:
     y = np.array([s.answerable and s.f1 >= CORRECT_F1 for s in answered])
     model = LogisticRegression(C=1.0, max_iter=1000)
     held_out = np.zeros(len(answered))
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+    # Folds by document: questions on one article share evidence, and a model scored on
+    # articles it was fitted on would look better than it is.
+    groups = [group_of(s.case) for s in answered]
+    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    for train, test in splitter.split(x, y, groups):
         held_out[test] = model.fit(x[train], y[train]).predict_proba(x[test])[:, 1]
     model.fit(x, y)
     scores = {s.case: float(p) for s, p in zip(answered, held_out, strict=True)}

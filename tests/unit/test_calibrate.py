@@ -1,0 +1,64 @@
+"""The answerability calibration's own logic: which questions it may fit on, and how a
+threshold is chosen from held-out scores."""
+
+from __future__ import annotations
+
+import pytest
+
+from evals.calibrate import Sample, choose, gated_cases, group_of, pool, tradeoff
+from evals.datasets import case_id
+
+
+def test_the_pool_never_holds_a_gated_case_and_keeps_documents_whole():
+    items = pool(limit=60, seed=1)
+    gated = gated_cases()
+    cases = [f"qa:{case_id(d, q)}" for d, q in items]
+    assert len(cases) >= 60
+    assert not set(cases) & gated
+    by_document: dict[str, int] = {}
+    for document, _ in items:
+        by_document[document.id] = by_document.get(document.id, 0) + 1
+    for document, _ in items:
+        ungated = [q for q in document.questions if f"qa:{case_id(document, q)}" not in gated]
+        assert by_document[document.id] == len(ungated)
+    assert {group_of(c) for c in cases} == {f"qa:{d.id}" for d, _ in items}
+
+
+def test_a_different_seed_draws_different_documents():
+    first = {d.id for d, _ in pool(limit=40, seed=1)}
+    second = {d.id for d, _ in pool(limit=40, seed=2)}
+    assert first != second
+
+
+def _sample(case, answerable, f1, features=True):
+    return Sample(case, answerable, True, f1, {"x": 1.0} if features else None)
+
+
+def test_the_tradeoff_withholds_answers_scoring_below_the_threshold():
+    samples = [
+        _sample("a", True, 1.0),  # right, scored high
+        _sample("b", True, 0.5),  # half right, scored low
+        _sample("c", False, 0.0),  # answered an unanswerable question, scored low
+        _sample("d", False, 0.0, features=False),  # grounding found nothing: abstained
+    ]
+    scores = {"a": 0.9, "b": 0.3, "c": 0.2}
+    curve = {point["threshold"]: point for point in tradeoff(samples, scores)}
+    # Threshold 0: everything answered (d had no answer, so it abstained rightly).
+    assert curve[0.0]["HasAns_f1"] == pytest.approx(0.75)
+    assert curve[0.0]["NoAns_accuracy"] == pytest.approx(0.5)
+    # 0.25: c withheld, b kept.
+    assert curve[0.25]["NoAns_accuracy"] == pytest.approx(1.0)
+    assert curve[0.25]["HasAns_f1"] == pytest.approx(0.75)
+    # 0.5: b withheld too.
+    assert curve[0.5]["HasAns_f1"] == pytest.approx(0.5)
+    assert curve[0.5]["f1"] == pytest.approx(0.75)
+
+
+def test_choose_takes_the_best_f1_and_the_lower_threshold_on_ties():
+    curve = [
+        {"threshold": 0.1, "f1": 0.6},
+        {"threshold": 0.3, "f1": 0.7},
+        {"threshold": 0.4, "f1": 0.7},
+        {"threshold": 0.5, "f1": 0.65},
+    ]
+    assert choose(curve)["threshold"] == 0.3
