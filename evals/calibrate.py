@@ -37,6 +37,8 @@ from evals.runner import DEFAULT_LLM_CACHE, load_suite, plan
 SMOKE = PROJECT_ROOT / "evals" / "suites" / "smoke.toml"
 POOL = ("squad2_dev_paragraphs.jsonl", "squad2_dev_articles.jsonl")
 CORRECT_F1 = 0.5
+# Questions drawn per document at most (SQuAD paragraphs have ~8; whole articles ~230).
+PER_DOCUMENT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,26 +59,28 @@ def gated_cases() -> set[str]:
 
 
 def pool(limit: int | None, seed: int) -> list[tuple[EvalDocument, QACase]]:
-    """Dev questions not gated by CI: with `limit`, all the questions of randomly drawn
-    documents until there are at least `limit` (several questions per article, as in
-    real use, so the model server's prompt cache works as it does in production)."""
+    """Dev questions not gated by CI: with `limit`, the questions (up to PER_DOCUMENT) of
+    randomly drawn documents until there are at least `limit` (several questions per
+    article, as in real use, so the model server's prompt cache works as in production)."""
     gated = gated_cases()
     documents = []
     for name in POOL:
         for document in load_dataset(default_data_dir() / name, task="qa"):
-            questions = [
-                q for q in document.questions if f"qa:{case_id(document, q)}" not in gated
-            ]
+            questions = [q for q in document.questions if f"qa:{case_id(document, q)}" not in gated]
             if questions:
                 documents.append((document, questions))
     if limit is not None:
-        order = np.random.default_rng(seed).permutation(len(documents))
+        rng = np.random.default_rng(seed)
         drawn, count = [], 0
-        for i in order:
+        for i in rng.permutation(len(documents)):
             if count >= limit:
                 break
-            drawn.append(documents[i])
-            count += len(documents[i][1])
+            document, questions = documents[i]
+            if len(questions) > PER_DOCUMENT:  # a whole article would crowd out the rest
+                keep = sorted(rng.choice(len(questions), size=PER_DOCUMENT, replace=False))
+                questions = [questions[k] for k in keep]
+            drawn.append((document, questions))
+            count += len(questions)
         documents = drawn
     return [(document, question) for document, questions in documents for question in questions]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.calibrate import Sample, choose, gated_cases, group_of, pool, tradeoff
+from evals.calibrate import PER_DOCUMENT, Sample, choose, gated_cases, group_of, pool, tradeoff
 from evals.datasets import case_id
 
 
@@ -20,7 +20,7 @@ def test_the_pool_never_holds_a_gated_case_and_keeps_documents_whole():
         by_document[document.id] = by_document.get(document.id, 0) + 1
     for document, _ in items:
         ungated = [q for q in document.questions if f"qa:{case_id(document, q)}" not in gated]
-        assert by_document[document.id] == len(ungated)
+        assert by_document[document.id] == min(len(ungated), PER_DOCUMENT)
     assert {group_of(c) for c in cases} == {f"qa:{d.id}" for d, _ in items}
 
 
@@ -62,3 +62,10 @@ def test_choose_takes_the_best_f1_and_the_lower_threshold_on_ties():
         {"threshold": 0.5, "f1": 0.65},
     ]
     assert choose(curve)["threshold"] == 0.3
+
+
+def test_a_long_article_gives_at_most_its_share_of_questions():
+    counts: dict[str, int] = {}
+    for document, _ in pool(limit=100_000, seed=0):
+        counts[document.id] = counts.get(document.id, 0) + 1
+    assert max(counts.values()) == PER_DOCUMENT
