@@ -1,4 +1,5 @@
-"""CLI: `python -m evals run ...` (evals.runner), `python -m evals calibrate` (evals.calibrate)
+"""CLI: `python -m evals run ...` (evals.runner), `python -m evals calibrate` (evals.calibrate),
+`python -m evals retrieval` (evals.retrieval)
 and `python -m evals compare OLD NEW`."""
 
 from __future__ import annotations
@@ -118,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the fitted model (default: the one the service ships)",
     )
 
+    ret = sub.add_parser(
+        "retrieval",
+        help="how often the answer evidence holds the gold answer: BM25 vs BM25 + dense",
+    )
+    ret.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="first N questions per dataset"
+    )
+    ret.add_argument("--out", type=Path, default=None, metavar="FILE.json")
+
     cmp = sub.add_parser("compare", help="compare two report.json files (paired bootstrap)")
     cmp.add_argument("old", type=Path, metavar="OLD.json")
     cmp.add_argument("new", type=Path, metavar="NEW.json")
@@ -166,6 +176,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{chosen['HasAns_f1']:.3f}, NoAns accuracy {chosen['NoAns_accuracy']:.3f} "
             f"(cross-validated); set ANSWERABILITY_THRESHOLD's default to it"
         )
+        return 0
+
+    if args.command == "retrieval":
+        from evals.retrieval import format_results, measure
+
+        results = measure(args.limit)
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
+        print(format_results(results))
         return 0
 
     from evals.compare import compare, format_comparison
