@@ -162,17 +162,26 @@ def _lines(path: Path) -> list[str]:
     return path.read_text("utf-8").splitlines() if path.exists() else []
 
 
-def fit(samples: list[Sample], folds: int = 5, seed: int = 0) -> dict[str, Any]:
-    """Weights on all answered samples, and cross-validated scores for the curve."""
+def fit(
+    samples: list[Sample], folds: int = 5, seed: int = 0, leave_out: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Weights on all answered samples, and cross-validated scores for the curve.
+
+    Features are standardised before the regularised fit (cosine similarities vary by
+    hundredths, relevance by tenths: unscaled, the penalty would silence the former);
+    the weights written are folded back to raw feature units, so the service applies
+    them to its signals as they are. `leave_out` names features the model must not use."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     answered = [s for s in samples if s.features is not None]
-    names = sorted(answered[0].features or {})
+    names = sorted(set(answered[0].features or {}) - leave_out)
     x = np.array([[s.features[n] for n in names] for s in answered if s.features])
     y = np.array([s.answerable and s.f1 >= CORRECT_F1 for s in answered])
-    model = LogisticRegression(C=1.0, max_iter=1000)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
     held_out = np.zeros(len(answered))
     # Folds by document: questions on one article share evidence, and a model scored on
     # articles it was fitted on would look better than it is.
@@ -181,10 +190,13 @@ def fit(samples: list[Sample], folds: int = 5, seed: int = 0) -> dict[str, Any]:
     for train, test in splitter.split(x, y, groups):
         held_out[test] = model.fit(x[train], y[train]).predict_proba(x[test])[:, 1]
     model.fit(x, y)
+    scaler, regression = model[0], model[1]
+    weights = regression.coef_[0] / scaler.scale_
+    bias = regression.intercept_[0] - float(np.dot(weights, scaler.mean_))
     scores = {s.case: float(p) for s, p in zip(answered, held_out, strict=True)}
     return {
-        "weights": {n: float(w) for n, w in zip(names, model.coef_[0], strict=True)},
-        "bias": float(model.intercept_[0]),
+        "weights": {n: float(w) for n, w in zip(names, weights, strict=True)},
+        "bias": float(bias),
         "cv_auc_correct": float(roc_auc_score(y, held_out)),
         "cv_auc_answerable": float(roc_auc_score([s.answerable for s in answered], held_out)),
         "held_out": scores,
@@ -215,8 +227,16 @@ def choose(curve: list[dict[str, float]]) -> dict[str, float]:
     return max(curve, key=lambda point: (round(point["f1"], 4), -point["threshold"]))
 
 
+def _rounded(fitted: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "weights": {k: round(v, 6) for k, v in fitted["weights"].items()},
+        "bias": round(fitted["bias"], 6),
+    }
+
+
 def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -> dict[str, Any]:
     """Collect, fit, choose; write the weights (with provenance) and the curve."""
+    from service.grounding.answerability import DENSE_FEATURES
     from service.pipeline.answer import answer_prompt_version
     from service.settings import Settings
 
@@ -224,8 +244,12 @@ def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -
     items = pool(limit, seed)
     samples = asyncio.run(collect(items, out_dir / "samples.jsonl"))
     fitted = fit(samples)
+    # The same answers scored without the dense features: the model the service uses
+    # with DENSE_RETRIEVAL=0 (its ranks came from hybrid evidence, a small mismatch).
+    lexical = fit(samples, leave_out=DENSE_FEATURES)
     curve = tradeoff(samples, fitted["held_out"])
     chosen = choose(curve)
+    lexical_chosen = choose(tradeoff(samples, lexical["held_out"]))
     settings = Settings.from_env()
     model = settings.llm_model or settings.embedded_model
     provenance = {
@@ -243,10 +267,12 @@ def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -
         "cv_auc_answerable": round(fitted["cv_auc_answerable"], 4),
         "threshold": chosen["threshold"],
         "at_threshold": {k: round(v, 4) for k, v in chosen.items()},
+        "lexical_cv_auc_correct": round(lexical["cv_auc_correct"], 4),
+        "lexical_at_threshold": {k: round(v, 4) for k, v in lexical_chosen.items()},
     }
     weights = {
-        "weights": {k: round(v, 6) for k, v in fitted["weights"].items()},
-        "bias": round(fitted["bias"], 6),
+        "dense": _rounded(fitted),
+        "lexical": _rounded(lexical),
         "provenance": provenance,
     }
     weights_file.write_text(json.dumps(weights, indent=2) + "\n", "utf-8")

@@ -94,6 +94,9 @@ def settings(upstream: ScriptedUpstream, tmp_path: Path) -> Settings:
         # embedding every stored article would only slow them (tests/api/test_dense.py
         # covers dense ranking).
         dense_retrieval=False,
+        # Every grounded answer is returned: these tests pin grounding and the contract;
+        # withholding by answerability is tested on its own (test_answerability_threshold).
+        answerability_threshold=0.0,
         # Fault tests see the 502/504 mapping; tests/api/test_degraded.py turns it on.
         degraded_mode=False,
     )

@@ -49,13 +49,17 @@ class AnswerSignals:
         return {k: float(v) for k, v in values.items()}
 
 
+# Features that exist only with dense retrieval (DENSE_RETRIEVAL): without it they
+# would read as 0, so the service scores with a model fitted without them.
+DENSE_FEATURES = frozenset({"similarity", "best_similarity", "similarity_gap"})
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerabilityModel:
-    """A fitted logistic model: weights per feature, a bias, and its provenance."""
+    """A fitted logistic model: weights per feature and a bias."""
 
     weights: dict[str, float]
     bias: float
-    provenance: dict[str, Any]
 
     def score(self, signals: AnswerSignals) -> float:
         """Probability that the answer is right, in [0, 1]."""
@@ -64,12 +68,32 @@ class AnswerabilityModel:
         return 1.0 / (1.0 + math.exp(-z))
 
 
-@cache
-def load_model(path: Path = WEIGHTS_FILE) -> AnswerabilityModel:
-    """The shipped model (read once per process)."""
-    data = json.loads(path.read_text("utf-8"))
+@dataclass(frozen=True, slots=True)
+class Answerability:
+    """The shipped models: one for hybrid evidence, one for BM25 alone; and what they
+    were fitted on."""
+
+    dense: AnswerabilityModel
+    lexical: AnswerabilityModel
+    provenance: dict[str, Any]
+
+    def score(self, signals: AnswerSignals, dense: bool) -> float:
+        """Probability that the answer is right, with the model for the evidence used."""
+        return (self.dense if dense else self.lexical).score(signals)
+
+
+def _model(data: dict[str, Any]) -> AnswerabilityModel:
     return AnswerabilityModel(
-        weights={k: float(v) for k, v in data["weights"].items()},
-        bias=float(data["bias"]),
+        weights={k: float(v) for k, v in data["weights"].items()}, bias=float(data["bias"])
+    )
+
+
+@cache
+def load_model(path: Path = WEIGHTS_FILE) -> Answerability:
+    """The shipped models (read once per process)."""
+    data = json.loads(path.read_text("utf-8"))
+    return Answerability(
+        dense=_model(data["dense"]),
+        lexical=_model(data["lexical"]),
         provenance=dict(data.get("provenance", {})),
     )

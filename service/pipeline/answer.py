@@ -123,7 +123,7 @@ async def answer_with_signals(
     else:
         grounded = await anyio.to_thread.run_sync(grounding)
     signals = answer_signals(index, question, grounded, evidence) if grounded.answerable else None
-    answerability = load_model().score(signals) if signals is not None else 0.0
+    answerability = load_model().score(signals, dense) if signals is not None else 0.0
     if answerability < min_answerability:
         grounded = ABSTAIN
     usage = Usage()

@@ -69,3 +69,43 @@ def test_a_long_article_gives_at_most_its_share_of_questions():
     for document, _ in pool(limit=100_000, seed=0):
         counts[document.id] = counts.get(document.id, 0) + 1
     assert max(counts.values()) == PER_DOCUMENT
+
+
+def test_the_fitted_weights_apply_to_raw_features_as_the_service_reads_them():
+    import numpy as np
+
+    from evals.calibrate import fit
+    from service.grounding.answerability import AnswerabilityModel
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(200):
+        right = i % 2 == 0
+        # A tiny-range feature (like a cosine) that separates, and a noisy wide one.
+        features = {
+            "similarity": 0.80 + 0.02 * right + rng.normal(0, 0.01),
+            "length": float(rng.integers(0, 6)),
+        }
+        samples.append(Sample(f"qa:doc{i // 4}::{i}", right, True, float(right), features))
+    fitted = fit(samples)
+    assert fitted["cv_auc_correct"] > 0.8  # the small-range feature was not penalised away
+    model = AnswerabilityModel(fitted["weights"], fitted["bias"])
+    low = model.score(_signals(similarity=0.79))
+    high = model.score(_signals(similarity=0.83))
+    assert low < 0.5 < high
+    # Left out, the feature gets no weight.
+    assert "similarity" not in fit(samples, leave_out=frozenset({"similarity"}))["weights"]
+
+
+def _signals(similarity):
+    from service.grounding.answerability import AnswerSignals
+
+    return AnswerSignals(
+        relevance=0.5,
+        best_relevance=0.5,
+        similarity=similarity,
+        best_similarity=similarity,
+        rank=2,
+        verbatim=1.0,
+        length=2,
+    )
