@@ -140,7 +140,10 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             BodyBudgetMiddleware(
                 ByteBudget(settings.ingest_memory_mb << 20),
                 settings.max_body_bytes,
-                wait_s=settings.request_read_timeout_s,
+                # Unread while it waits, the body also runs against the connection's
+                # read deadline (REQUEST_READ_TIMEOUT): give up first, so the client gets
+                # the 503 problem rather than a closed connection.
+                wait_s=settings.request_read_timeout_s * 0.8,
             )
         ],
         lifespan=[lifespan],

@@ -138,7 +138,7 @@ class Settings:
         "INGEST_MEMORY_MB",
         256,
         "memory the request bodies over 64 KiB being read and processed at once may take "
-        "(estimated at 32x their size); more wait for room, `503` after `REQUEST_READ_TIMEOUT`",
+        "(estimated at 32x their size); more wait for room, `503` after 80% of `REQUEST_READ_TIMEOUT`",
     )
     request_read_timeout_s: float = setting(
         "REQUEST_READ_TIMEOUT",

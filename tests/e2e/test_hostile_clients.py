@@ -115,6 +115,9 @@ async def test_memory_stays_bounded_under_a_flood_of_large_articles(
         "LLM_BASE_URL": upstream_server.url,
         "MEMORY_CACHE_MB": str(cache_mb),
         "INGEST_MEMORY_MB": str(ingest_mb),
+        # 60 articles take their turn one or two at a time: on a loaded machine the last
+        # wait longer than the default 30 s for room (a 503), which is not what this tests.
+        "REQUEST_READ_TIMEOUT": "600",
     }
     sentence = "The harbour council met on {i} to discuss grain tariffs and winter routes. "
     with running_process(tmp_path, env) as (base, process):
