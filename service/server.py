@@ -80,6 +80,11 @@ def serve(settings: Settings, host: str, port: int) -> None:
         host=host,
         port=port,
         log_level="info",
+        # Logging is the service's (service/observability/logs.py, set up by the CLI):
+        # uvicorn's records go through the same handler, and the service writes the
+        # access lines itself (with the route, duration and request id).
+        log_config=None,
+        access_log=False,
         http=protocol,
         # X-Forwarded-For is believed only from the configured proxies: from anyone
         # else it would let a client pick its own address (and rate-limit bucket).

@@ -36,6 +36,15 @@ class OutputSchema:
     schema: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class ModelReadiness:
+    """Whether the model path can serve now, why, and the circuit breaker's state."""
+
+    ready: bool
+    detail: str
+    circuit: str | None = None  # closed, half-open, open (None: no breaker)
+
+
 class LLM(Protocol):
     """An OpenAI-compatible chat model, as the pipeline sees it."""
 

@@ -14,8 +14,16 @@ from service.llm.base import (
     LLMError,
     LLMTimeout,
     LLMUnavailable,
+    ModelReadiness,
     OutputSchema,
 )
+from service.observability import metrics
+
+
+class CircuitOpen(LLMUnavailable):
+    """The breaker refused the call without trying the endpoint."""
+
+    circuit_open = True
 
 
 class CircuitBreaker:
@@ -42,14 +50,17 @@ class CircuitBreaker:
         if self.state == "open":
             assert self._opened_at is not None
             wait = self.reset_after_s - (self._clock() - self._opened_at)
-            raise LLMUnavailable(
+            raise CircuitOpen(
                 f"the model endpoint keeps failing; circuit open for {wait:.0f} s more"
             )
         if self.state == "half-open":
             # Let this one trial through; until it reports, others wait a full period.
+            metrics.set_breaker_state("half-open")
             self._opened_at = self._clock()
 
     def success(self) -> None:
+        if self._opened_at is not None:
+            metrics.set_breaker_state("closed")
         self._failures = 0
         self._opened_at = None
 
@@ -57,6 +68,7 @@ class CircuitBreaker:
         self._failures += 1
         if self._failures >= self.failures_to_open:
             self._opened_at = self._clock()
+            metrics.set_breaker_state("open")
 
 
 # A model path whose last few calls all failed in a way no retry fixes (the endpoint
@@ -78,6 +90,7 @@ class BreakerLLM:
         self.breaker = breaker
         self._clock = clock
         self._last_success: float | None = None
+        self._last_failure: float | None = None
         self._broken_calls = 0
 
     @property
@@ -100,6 +113,7 @@ class BreakerLLM:
             )
         except (LLMUnavailable, LLMTimeout):
             self.breaker.failure()
+            self._last_failure = self._clock()
             raise
         except LLMBadOutput:
             # It answered, just not usefully: the endpoint is up (a half-open trial
@@ -127,14 +141,52 @@ class BreakerLLM:
         return self._broken_calls >= BROKEN_AFTER
 
     async def ping(self) -> bool:
-        """Ready to serve: circuit not open, model path not broken, and the endpoint
-        answered a call recently or answers a ping now."""
-        if self.breaker.state == "open" or self.broken:
-            return False
-        last = self._last_success
-        if last is not None and self._clock() - last < FRESH_SUCCESS_S:
-            return True
-        return await self._inner.ping()
+        """True when ready to serve (see readiness)."""
+        return (await self.readiness()).ready
+
+    async def readiness(self) -> ModelReadiness:
+        """Ready to serve: circuit not open, model path not broken, the model process (when
+        we run it) alive, and the endpoint answered a call recently with no failure since,
+        or answers a ping now. The ping is one that does not queue behind a generation
+        (see OpenAICompatibleLLM.ping), so a busy model stays ready."""
+        circuit = self.breaker.state
+        if circuit == "open":
+            return ModelReadiness(False, "the circuit breaker is open", circuit)
+        if self.broken:
+            return ModelReadiness(
+                False, f"the last {self._broken_calls} model calls failed beyond retry", circuit
+            )
+        alive = getattr(self._inner, "alive", None)
+        if alive is not None and not alive():
+            return ModelReadiness(False, "the model server process is not running", circuit)
+        last, failed = self._last_success, self._last_failure
+        now = self._clock()
+        if last is not None and now - last < FRESH_SUCCESS_S and (failed is None or failed < last):
+            return ModelReadiness(True, f"a model call succeeded {now - last:.0f} s ago", circuit)
+        started = time.perf_counter()
+        try:
+            ok = await self._inner.ping()
+        except BaseException:
+            metrics.MODEL_CALLS.labels("probe", "error").inc()
+            raise
+        metrics.MODEL_CALLS.labels("probe", "ok" if ok else "unavailable").inc()
+        metrics.MODEL_DURATION.labels("probe", "ok" if ok else "unavailable").observe(
+            time.perf_counter() - started
+        )
+        if ok:
+            return ModelReadiness(True, "the model endpoint answered a ping", circuit)
+        return ModelReadiness(False, "the model endpoint does not answer", circuit)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def breaker_of(llm: object) -> CircuitBreaker | None:
+    """The circuit breaker inside a stack of LLM wrappers (None if there is none)."""
+    for _ in range(8):  # wrappers hold their inner LLM as `_inner`; stacks are shallow
+        if isinstance(llm, BreakerLLM):
+            return llm.breaker
+        llm = getattr(llm, "_inner", None)
+        if llm is None:
+            return None
+    return None

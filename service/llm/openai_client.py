@@ -128,8 +128,10 @@ class OpenAICompatibleLLM:
         structured_output: StructuredOutput = "auto",
         temperature: float = 0.0,
         health_check: Callable[[], Awaitable[bool]] | None = None,
+        alive: Callable[[], bool] | None = None,
     ) -> None:
         self._health_check = health_check
+        self._alive = alive
         self._model = model
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
@@ -254,6 +256,10 @@ class OpenAICompatibleLLM:
             completion_tokens=completion_tokens,
             finish_reason=finish_reason,
         )
+
+    def alive(self) -> bool:
+        """False when the model process we run is known to be gone (instant, no I/O)."""
+        return self._alive() if self._alive is not None else True
 
     async def ping(self) -> bool:
         """True when the endpoint lists its models within a few seconds."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.domain import Document
+from service.observability import tracing
 from service.retrieval.dense import embed_query
 from service.retrieval.index import DocumentIndex
 
@@ -54,6 +55,24 @@ def gather_evidence(
     within the retrieval budget. Ranked by BM25, plus dense similarity when `dense`
     (the sum of both z-scores); with max_sentences > 0 only that many best are shown.
     Blocking with `dense` (it may embed sentences): call it from a worker thread."""
+    attributes = {
+        "retrieval.dense": dense,
+        "retrieval.sentences": len(index.document.sentence_spans),
+    }
+    with tracing.span("gather evidence", attributes):
+        evidence = _gather(index, question, whole_budget, retrieval_budget, max_sentences, dense)
+        tracing.set_attributes({"retrieval.shown": len(evidence.shown)})
+    return evidence
+
+
+def _gather(
+    index: DocumentIndex,
+    question: str,
+    whole_budget: int,
+    retrieval_budget: int,
+    max_sentences: int,
+    dense: bool,
+) -> Evidence:
     candidates = [
         s
         for s in _candidates(index, question, whole_budget, retrieval_budget)

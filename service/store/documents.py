@@ -14,6 +14,7 @@ import msgspec
 
 from service.domain import Document, Segmentation
 from service.lru import LRU
+from service.observability.metrics import DOCUMENTS_DELETED, DOCUMENTS_STORED
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -94,6 +95,30 @@ class DocumentStore:
             conn, self._conn = self._conn, None
             await anyio.to_thread.run_sync(conn.close)
 
+    @property
+    def is_open(self) -> bool:
+        """True between open() and close()."""
+        return self._conn is not None
+
+    async def check(self) -> tuple[bool, str]:
+        """(usable, why) for readiness: open, and answering a query. A write in progress
+        (the lock taken) counts as answering: readiness must not queue behind it."""
+
+        def probe() -> tuple[bool, str]:
+            if not self._lock.acquire(blocking=False):
+                return True, "the store is open (writing)"
+            try:
+                self._db().execute("SELECT 1").fetchone()
+            except (sqlite3.Error, RuntimeError) as exc:
+                return False, f"the store does not answer: {exc}"
+            finally:
+                self._lock.release()
+            return True, "the store is open"
+
+        if self._conn is None:
+            return False, "the store is closed"
+        return await anyio.to_thread.run_sync(probe)
+
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             raise RuntimeError("DocumentStore.open() was not awaited")
@@ -141,6 +166,7 @@ class DocumentStore:
             inserted = await anyio.to_thread.run_sync(self._insert, document)
             if inserted:
                 self._cache.put(document.id, document)
+                DOCUMENTS_STORED.inc()
         return inserted
 
     def _insert(self, document: Document) -> bool:
@@ -164,7 +190,10 @@ class DocumentStore:
         """Remove a document; False if there was none."""
         async with self._ids.hold(doc_id):
             try:
-                return await anyio.to_thread.run_sync(self._delete, doc_id)
+                deleted = await anyio.to_thread.run_sync(self._delete, doc_id)
+                if deleted:
+                    DOCUMENTS_DELETED.inc()
+                return deleted
             finally:
                 # After the row is gone, whatever happened: the cache must not outlive it.
                 self._cache.pop(doc_id)
