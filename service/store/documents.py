@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -23,9 +24,32 @@ CREATE TABLE IF NOT EXISTS documents (
     title TEXT,
     url TEXT,
     created_at TEXT NOT NULL,
-    segmentation BLOB NOT NULL
+    segmentation BLOB NOT NULL,
+    chars INTEGER
 ) STRICT;
 """
+# Listing walks this index newest first, a page at a time (keyset pagination). It covers
+# every listed column: the rows keep their text before title and url, and reading past a
+# long text would walk its overflow pages.
+_LISTING_INDEX = (
+    "CREATE INDEX IF NOT EXISTS documents_newest_first"
+    " ON documents (created_at DESC, id DESC, title, url, chars)"
+)
+_LISTING = "SELECT id, title, url, chars, created_at FROM documents"
+_NEWEST_FIRST = " ORDER BY created_at DESC, id DESC LIMIT ?"
+
+
+@dataclass(frozen=True, slots=True)
+class ListedDocument:
+    """A stored document as a listing shows it (no text, no segmentation)."""
+
+    id: str
+    title: str | None
+    url: str | None
+    chars: int
+    created_at: str
+
+
 _INCREMENTAL = 2  # PRAGMA auto_vacuum value
 # 1024 pages of 4 KiB: reclaim once 4 MiB are free, not after every small delete.
 _RECLAIM_PAGES = 1024
@@ -84,6 +108,13 @@ class DocumentStore:
         # FULL: an acknowledged document is on disk even if the machine loses power.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+        if "chars" not in columns:
+            # A database from before listing: the length is counted once, here, so a
+            # listing never reads whole texts.
+            conn.execute("ALTER TABLE documents ADD COLUMN chars INTEGER")
+            conn.execute("UPDATE documents SET chars = length(text)")
+        conn.execute(_LISTING_INDEX)
         return conn
 
     async def open(self) -> None:
@@ -118,6 +149,24 @@ class DocumentStore:
         if self._conn is None:
             return False, "the store is closed"
         return await anyio.to_thread.run_sync(probe)
+
+    async def newest(
+        self, limit: int, after: tuple[str, str] | None = None
+    ) -> list[ListedDocument]:
+        """Up to limit documents, newest first (created_at, then id, descending), starting
+        after the (created_at, id) given: one step of keyset pagination."""
+
+        def read() -> list[ListedDocument]:
+            with self._lock:
+                if after is None:
+                    cursor = self._db().execute(_LISTING + _NEWEST_FIRST, (limit,))
+                else:
+                    where = " WHERE (created_at, id) < (?, ?)"
+                    cursor = self._db().execute(_LISTING + where + _NEWEST_FIRST, (*after, limit))
+                rows = cursor.fetchall()
+            return [ListedDocument(*row) for row in rows]
+
+        return await anyio.to_thread.run_sync(read)
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -173,8 +222,9 @@ class DocumentStore:
         blob = _encoder.encode(document.segmentation)
         with self._lock:
             cursor = self._db().execute(
-                "INSERT OR IGNORE INTO documents (id, text, title, url, created_at, segmentation)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO documents"
+                " (id, text, title, url, created_at, segmentation, chars)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     document.id,
                     document.text,
@@ -182,6 +232,7 @@ class DocumentStore:
                     document.url,
                     document.created_at,
                     blob,
+                    len(document.text),
                 ),
             )
         return cursor.rowcount == 1
