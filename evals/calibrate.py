@@ -121,6 +121,7 @@ async def collect(items: list[tuple[EvalDocument, QACase]], out: Path) -> list[S
                     retrieval_budget=settings.retrieval_budget_tokens,
                     max_sentences=settings.answer_context_sentences,
                     dense=settings.dense_retrieval,
+                    whole_article_tokens=settings.answer_whole_article_tokens,
                     min_answerability=0.0,
                 )
                 golds = [a.text for a in question.answers] if question.answerable else []
@@ -212,6 +213,7 @@ def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -
         "prompt_version": answer_prompt_version(),
         "dense_retrieval": settings.dense_retrieval,
         "answer_context_sentences": settings.answer_context_sentences,
+        "answer_whole_article_tokens": settings.answer_whole_article_tokens,
         "questions": len(samples),
         "answerable": sum(s.answerable for s in samples),
         "data": "shared/data SQuAD 2.0 dev paragraphs + articles, minus the smoke suite's cases",

@@ -21,7 +21,15 @@ import numpy.typing as npt
 from rouge_score import rouge_scorer
 
 from evals.datasets import GoldAnswer, QACase
-from evals.schema import TASKS, AnswerResponse, CaseRecord, Citation, SummaryResponse, Task
+from evals.schema import (
+    MODEL,
+    TASKS,
+    AnswerResponse,
+    CaseRecord,
+    Citation,
+    SummaryResponse,
+    Task,
+)
 
 METRICS_VERSION = "2025.1"
 
@@ -504,3 +512,33 @@ def aggregate_records(
     for (task, system), comps in sorted(groups.items()):
         out.setdefault(task, {})[system] = aggregate(task, comps)  # type: ignore[arg-type]
     return out
+
+
+def tradeoff(
+    records: Iterable[CaseRecord], thresholds: Sequence[float] | None = None
+) -> list[dict[str, float]]:
+    """The model's SQuAD-2 metrics had answers scoring below t been withheld, for each t:
+    the HasAns-vs-NoAns trade-off the answerability threshold chooses a point on."""
+    cases = [r.components for r in records if r.task == "qa" and r.system == MODEL]
+    if not cases or all(c.get("answerability") is None for c in cases):
+        return []
+    grid = thresholds if thresholds is not None else [i / 20 for i in range(21)]
+    curve = []
+    for t in grid:
+        has, no = [], []
+        for c in cases:
+            score = c.get("answerability")
+            kept = not c.get("abstained_kept") and (score is None or score >= t)
+            if c.get("has_ans"):
+                has.append(float(c.get("f1_kept") or 0.0) if kept else 0.0)
+            else:
+                no.append(0.0 if kept else 1.0)
+        curve.append(
+            {
+                "threshold": round(float(t), 4),
+                "f1": (sum(has) + sum(no)) / max(len(has) + len(no), 1),
+                "HasAns_f1": sum(has) / len(has) if has else 0.0,
+                "NoAns_accuracy": sum(no) / len(no) if no else 0.0,
+            }
+        )
+    return curve

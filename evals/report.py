@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from evals.gating import Threshold, ThresholdResult, all_passed, evaluate_thresholds
-from evals.metrics import METRICS_VERSION, aggregate_records, metric_definitions
+from evals.metrics import METRICS_VERSION, aggregate_records, metric_definitions, tradeoff
 from evals.render.common import pretty_json
 from evals.render.html import render_html
 from evals.render.junit import render_junit
@@ -35,6 +35,8 @@ class Report(msgspec.Struct):
     passed: bool
     cases: list[CaseRecord]
     schema: str = REPORT_SCHEMA
+    # QA: metrics had answers below each answerability threshold been withheld.
+    tradeoff: list[dict[str, float]] = msgspec.field(default_factory=list)
 
 
 def build_report(run: RunResult, thresholds: list[Threshold] | None = None) -> Report:
@@ -50,6 +52,7 @@ def build_report(run: RunResult, thresholds: list[Threshold] | None = None) -> R
         thresholds=results,
         passed=all_passed(results),
         cases=run.cases,
+        tradeoff=tradeoff(run.cases),
     )
 
 

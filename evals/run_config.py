@@ -34,6 +34,10 @@ class RunConfig:
     replay: bool = False  # in-process: answer from recorded model calls only
     thresholds: Path = DEFAULT_THRESHOLDS
     prices: Path = DEFAULT_PRICES
+    # Answers scoring below this are counted as withheld. The runner asks the service for
+    # every answer it could give (min_answerability 0) so the report can also draw the
+    # whole HasAns/NoAns trade-off; None: the service's default ANSWERABILITY_THRESHOLD.
+    answerability_threshold: float | None = None
 
     def __post_init__(self) -> None:
         # The CLI makes --dataset/--suite mutually exclusive and required; callers from

@@ -21,7 +21,7 @@ import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from evals.baselines import bm25_answer, lead3_summary
+from evals.baselines import ABSTAIN, bm25_answer, lead3_summary
 from evals.datasets import (
     PROJECT_ROOT,
     EvalDocument,
@@ -35,7 +35,7 @@ from evals.judge import FaithfulnessJudge
 from evals.prices import load_prices
 from evals.report import build_report, write_reports
 from evals.run_config import RunConfig
-from evals.schema import MODEL, CaseRecord, RunResult, Task
+from evals.schema import MODEL, AnswerResponse, CaseRecord, RunResult, Task
 from evals.scoring import score_qa_case, score_summary_case
 
 DEFAULT_LLM_CACHE = PROJECT_ROOT / "evals" / ".cache" / "llm"
@@ -146,6 +146,15 @@ async def service_client(config: RunConfig) -> AsyncIterator[httpx.AsyncClient]:
             yield client  # type: ignore[misc]
 
 
+def answerability_threshold(config: RunConfig) -> float:
+    """The threshold answers are held to: the run's, or the service's default."""
+    if config.answerability_threshold is not None:
+        return config.answerability_threshold
+    from service.settings import Settings
+
+    return Settings.from_env().answerability_threshold
+
+
 class Runner:
     """Sends each case to the service, scores it next to its baseline."""
 
@@ -156,6 +165,7 @@ class Runner:
         self.config = config
         self.judge = judge
         self.cost = load_prices(config.prices).cost
+        self.answerability_threshold = answerability_threshold(config)
         self._documents: dict[str, asyncio.Task[tuple[str, list[list[int]]]]] = {}
 
     async def _post(
@@ -196,7 +206,8 @@ class Runner:
             assert job.question_index is not None
             question = job.document.questions[job.question_index]
             body, latency, error = await self._post(
-                f"/v1/documents/{doc_id}/answers", {"question": question.question}
+                f"/v1/documents/{doc_id}/answers",
+                {"question": question.question, "min_answerability": 0.0},
             )
             model = score_qa_case(
                 job.document,
@@ -207,6 +218,7 @@ class Runner:
                 latency_ms=latency,
                 error=error,
                 cost=self.cost,
+                answerability_threshold=self.answerability_threshold,
             )
             started = time.perf_counter()
             baseline_answer = bm25_answer(job.document.text, question.question, spans)
@@ -218,7 +230,16 @@ class Runner:
                 system="bm25",
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
-            return [model, baseline]
+            # "Not in the article" to everything: what abstention alone is worth.
+            abstain = score_qa_case(
+                job.document,
+                question,
+                AnswerResponse(answerable=False, answer=None),
+                sentence_spans=spans,
+                system=ABSTAIN,
+                latency_ms=0.0,
+            )
+            return [model, baseline, abstain]
         body, latency, error = await self._post(
             f"/v1/documents/{doc_id}/summary", {"length": self.config.summary_length}
         )
@@ -311,6 +332,7 @@ async def _run(config: RunConfig) -> int:
         "replay": config.replay,
         "model": next((r.model for r in records if r.model and r.system == MODEL), None),
         "judge": judge.version if judge is not None else None,
+        "answerability_threshold": answerability_threshold(config),
     }
     thresholds = load_thresholds(config.thresholds)
     report = build_report(RunResult(config=recorded, cases=records), thresholds)

@@ -47,6 +47,9 @@ class AnswerResponse(msgspec.Struct):
     usage: Usage = msgspec.field(default_factory=Usage)
     cached: bool = False
     degraded: bool = False
+    answer_start: int | None = None
+    answer_end: int | None = None
+    answerability: float | None = None
 
 
 class SummarySentence(msgspec.Struct):

@@ -36,8 +36,13 @@ def score_qa_case(
     latency_ms: float | None = None,
     error: str | None = None,
     cost: CostFn | None = None,
+    answerability_threshold: float = 0.0,
 ) -> CaseRecord:
     """Score one answer; pass `error` (response ignored) or response=None if the request failed.
+
+    An answer whose `answerability` is below the threshold is scored as the abstention
+    the service would have given at that threshold; what it would have scored if kept
+    is recorded too (components "answerability", "f1_kept"), for the trade-off curve.
 
     Offsets are checked against `document.text`: the runner must make sure the service
     stored exactly that text (GET /v1/documents/{id} "text"), and pass that document's
@@ -51,9 +56,18 @@ def score_qa_case(
             # A body that breaks the contract is scored like a failed request.
             error = f"invalid response: {exc}"
     text = document.text
+    kept = qa_components(question, text, sentence_spans, answer)
+    score = answer.answerability if answer is not None else None
+    if answer is not None and score is not None and score < answerability_threshold:
+        answer = msgspec.structs.replace(
+            answer, answerable=False, answer=None, citations=[], answer_start=None, answer_end=None
+        )
     components: dict[str, float | None] = {
         **qa_components(question, text, sentence_spans, answer),
         **ops_components(answer, latency_ms, cost, error=error is not None),
+        "answerability": score,
+        "f1_kept": kept["f1"],
+        "abstained_kept": kept["abstained"],
     }
     citations = answer.citations if answer is not None else []
     return CaseRecord(

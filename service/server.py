@@ -86,6 +86,9 @@ def serve(settings: Settings, host: str, port: int) -> None:
         log_config=None,
         access_log=False,
         http=protocol,
+        # uvicorn's 5 s default equals httpx's pool expiry and is shorter than most
+        # proxies' idle timeouts: a request sent as the server closes gets a reset.
+        timeout_keep_alive=settings.keep_alive_timeout_s,
         # X-Forwarded-For is believed only from the configured proxies: from anyone
         # else it would let a client pick its own address (and rate-limit bucket).
         proxy_headers=bool(proxies),

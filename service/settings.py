@@ -147,6 +147,13 @@ class Settings:
         "seconds a client has to send a whole request (headers and body); then the "
         "connection is closed",
     )
+    keep_alive_timeout_s: float = setting(
+        "KEEP_ALIVE_TIMEOUT",
+        75.0,
+        "seconds an idle keep-alive connection stays open; keep it longer than the idle "
+        "timeout of any proxy or client pool in front, so they close first and never send "
+        "a request on a connection the service is closing",
+    )
     chunk_tokens: int = setting("CHUNK_TOKENS", 256, "tokens per chunk made at ingestion")
     chunk_overlap_tokens: int = setting(
         "CHUNK_OVERLAP_TOKENS", 32, "tokens consecutive chunks share"
@@ -159,10 +166,18 @@ class Settings:
     retrieval_budget_tokens: int = setting(
         "RETRIEVAL_BUDGET_TOKENS", 1_024, "article tokens shown per question on long articles"
     )
+    answer_whole_article_tokens: int = setting(
+        "ANSWER_WHOLE_ARTICLE_TOKENS",
+        1_000,
+        "articles up to this many tokens are shown whole to every question, so the model "
+        "server's prompt cache answers the next question on the same article in about a "
+        "second; longer ones show only the best sentences (below)",
+    )
     answer_context_sentences: int = setting(
         "ANSWER_CONTEXT_SENTENCES",
-        4,
-        "sentences shown per question: the ones BM25 ranks best (`0` = all)",
+        6,
+        "sentences shown per question on longer articles: the ones ranked best (`0` = all "
+        "of the retrieved chunks)",
     )
     dense_retrieval: bool = setting(
         "DENSE_RETRIEVAL",

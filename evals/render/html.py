@@ -131,6 +131,52 @@ def svg_histogram(values: Iterable[float | None], *, bins: int = 20, unit: str =
     return "".join(parts)
 
 
+def svg_tradeoff(curve: Sequence[dict[str, float]], chosen: float | None) -> str:
+    """HasAns F1 and NoAns accuracy (and overall F1) against the answerability
+    threshold, the threshold in use marked: the trade-off it picks a point on."""
+    width, height, pad = 560, 240, 40
+    plot_w, plot_h = width - 2 * pad, height - 2 * pad
+
+    def xy(t: float, v: float) -> str:
+        return f"{pad + t * plot_w:.1f},{pad + (1 - v) * plot_h:.1f}"
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="answerability trade-off">',
+        f'<rect x="{pad}" y="{pad}" width="{plot_w}" height="{plot_h}" fill="none" '
+        'stroke="#d0d7de"/>',
+    ]
+    series = (
+        ("HasAns_f1", _MODEL_COLOR, "HasAns F1"),
+        ("NoAns_accuracy", "#bc4c00", "NoAns accuracy"),
+        ("f1", "#1a7f37", "F1"),
+    )
+    for key, color, label in series:
+        points = " ".join(xy(p["threshold"], p[key]) for p in curve)
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2">'
+            f"<title>{label}</title></polyline>"
+        )
+    if chosen is not None:
+        x = pad + chosen * plot_w
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad}" y2="{pad + plot_h}" stroke="#57606a" '
+            f'stroke-dasharray="4 3"><title>in use: {chosen:g}</title></line>'
+        )
+    for i, (_, color, label) in enumerate(series):
+        parts.append(
+            f'<text x="{pad + 8 + i * 150}" y="{pad - 8}" fill="{color}">{_e(label)}</text>'
+        )
+    parts += [
+        f'<text x="{pad}" y="{height - 8}">0</text>',
+        f'<text x="{pad + plot_w}" y="{height - 8}" text-anchor="end">1</text>',
+        f'<text x="{width / 2}" y="{height - 8}" text-anchor="middle">answerability threshold'
+        "</text>",
+        "</svg>",
+    ]
+    return "".join(parts)
+
+
 def _html_table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: set[int]) -> str:
     out = ["<table><tr>", *(f"<th>{_e(h)}</th>" for h in header), "</tr>"]
     for row in rows:
@@ -178,8 +224,15 @@ def _html_task(report: Report, task: str) -> str:
         (c.case_id, c.question or "", c.prediction or "(no answer)", c.reference or "")
         for c in model_cases(report, task)[:200]
     ]
+    chosen = report.config.get("answerability_threshold")
+    tradeoff = (
+        "<h3>Answerability trade-off</h3>"
+        + svg_tradeoff(report.tradeoff, None if chosen is None else float(chosen))
+        if task == "qa" and report.tradeoff
+        else ""
+    )
     return (
-        f"<h2>{_e(task)}</h2>{table}<h3>Model vs baseline</h3>{bars}"
+        f"<h2>{_e(task)}</h2>{table}<h3>Model vs baseline</h3>{bars}{tradeoff}"
         f"<h3>Latency</h3>{svg_histogram(latencies)}"
         f"<h3>Failed cases</h3>{failed_html}"
         f"<details><summary>First {len(sample)} model cases</summary>"

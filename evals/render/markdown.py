@@ -36,6 +36,7 @@ def render_markdown(report: Report) -> str:
             shown = {"fail": "**FAIL**", "pass": "pass", "skip": "skip"}.get(status, "")
             lines.append(f"| {metric} | {model} | {baseline} | {gate} | {shown} |")
         lines.append("")
+    lines += tradeoff_lines(report)
     failed = [r for r in report.thresholds if r.status == "fail"]
     if failed:
         lines += ["**Failed thresholds**", ""]
@@ -49,3 +50,33 @@ def render_markdown(report: Report) -> str:
     lines += [f"- **{name}**: {text}" for name, text in report.definitions.items()]
     lines += ["", "</details>", ""]
     return "\n".join(lines)
+
+
+def tradeoff_lines(report: Report) -> list[str]:
+    """The answerability trade-off: every fifth threshold and the one in use, marked."""
+    if not report.tradeoff:
+        return []
+    chosen = report.config.get("answerability_threshold")
+    lines = [
+        "### qa: answerability trade-off",
+        "",
+        'Answers scoring below the threshold are withheld ("not in the article").',
+        "",
+        "| threshold | F1 | HasAns F1 | NoAns accuracy |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for point in report.tradeoff:
+        t = point["threshold"]
+        marked = chosen is not None and abs(t - float(chosen)) < 1e-9
+        if not marked and round(t * 20) % 4:
+            continue
+        label = f"**{t:.2f} (in use)**" if marked else f"{t:.2f}"
+        lines.append(
+            f"| {label} | {point['f1']:.3f} | {point['HasAns_f1']:.3f} | "
+            f"{point['NoAns_accuracy']:.3f} |"
+        )
+    if chosen is not None and not any(
+        abs(p["threshold"] - float(chosen)) < 1e-9 for p in report.tradeoff
+    ):
+        lines.append(f"| {float(chosen):.2f} (in use) | see the qa table above | | |")
+    return [*lines, ""]

@@ -125,18 +125,37 @@ def _record_path(target: Path) -> Path:
 
 
 def _verified(target: Path, tier: ModelTier) -> bool:
-    """True when the file is the one a previous assembly verified (same size and mtime as
-    recorded next to it): re-hashing 1 GB on every start would cost seconds."""
+    """True when the file is the verified one. Same size and mtime as recorded next to it
+    is enough (re-hashing 1 GB on every start would cost seconds); a file that was
+    copied (an image layer, a backup) has a new mtime and is hashed once more."""
     try:
         record = json.loads(_record_path(target).read_text("utf-8"))
         stat = target.stat()
     except (OSError, ValueError):
         return False
-    return (
-        record.get("sha256") == tier.sha256
-        and record.get("size") == stat.st_size == tier.size
-        and record.get("mtime_ns") == stat.st_mtime_ns
-    )
+    if record.get("sha256") != tier.sha256 or stat.st_size != tier.size:
+        return False
+    if record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns:
+        return True
+    if _sha256(target) != tier.sha256:
+        return False
+    with contextlib.suppress(OSError):  # a read-only copy stays valid, just not re-stamped
+        _write_record(target, tier)
+    return True
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_record(target: Path, tier: ModelTier) -> None:
+    stat = target.stat()
+    record = {"sha256": tier.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    _record_path(target).write_text(json.dumps(record), "utf-8")
 
 
 def _assemble(tier: ModelTier, target: Path, locate: Callable[[Part], Path]) -> None:
@@ -165,9 +184,7 @@ def _assemble(tier: ModelTier, target: Path, locate: Callable[[Part], Path]) -> 
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
-    stat = target.stat()
-    record = {"sha256": tier.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    _record_path(target).write_text(json.dumps(record), "utf-8")
+    _write_record(target, tier)
 
 
 @contextlib.contextmanager
@@ -178,3 +195,15 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+if __name__ == "__main__":
+    # `python -m service.llm.model_files [TIER]`: assemble a tier ahead of time (an image
+    # build, a deploy step) into MODEL_CACHE_DIR and print where it is.
+    import sys
+
+    from service.settings import Settings
+
+    settings = Settings.from_env()
+    chosen = tier_named(sys.argv[1] if len(sys.argv) > 1 else settings.embedded_model)
+    print(model_path(chosen, settings.model_cache_dir))

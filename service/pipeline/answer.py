@@ -49,6 +49,7 @@ async def answer_question(
     retrieval_budget: int,
     max_sentences: int = 0,
     dense: bool = False,
+    whole_article_tokens: int = 0,
     min_answerability: float = 0.0,
     on_delta: DeltaCallback | None = None,
 ) -> Answer:
@@ -62,6 +63,7 @@ async def answer_question(
         retrieval_budget=retrieval_budget,
         max_sentences=max_sentences,
         dense=dense,
+        whole_article_tokens=whole_article_tokens,
         min_answerability=min_answerability,
         on_delta=on_delta,
     )
@@ -77,13 +79,21 @@ async def answer_with_signals(
     retrieval_budget: int,
     max_sentences: int = 0,
     dense: bool = False,
+    whole_article_tokens: int = 0,
     min_answerability: float = 0.0,
     on_delta: DeltaCallback | None = None,
 ) -> tuple[Answer, AnswerSignals | None]:
     """answer_question, plus the signals its answerability came from (calibration)."""
     prompt = load_prompt("answer")
     gather = partial(
-        gather_evidence, index, question, whole_budget, retrieval_budget, max_sentences, dense
+        gather_evidence,
+        index,
+        question,
+        whole_budget,
+        retrieval_budget,
+        max_sentences,
+        dense,
+        whole_article_tokens,
     )
     # Dense ranking may embed sentences (tens of ms each): off the loop. BM25 alone
     # takes microseconds, less than a thread hop.

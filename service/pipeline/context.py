@@ -50,10 +50,13 @@ def gather_evidence(
     retrieval_budget: int,
     max_sentences: int = 0,
     dense: bool = False,
+    whole_article_tokens: int = 0,
 ) -> Evidence:
     """All sentences of a short article; for a long one, those of the best BM25 chunks
     within the retrieval budget. Ranked by BM25, plus dense similarity when `dense`
-    (the sum of both z-scores); with max_sentences > 0 only that many best are shown.
+    (the sum of both z-scores); with max_sentences > 0 only that many best are shown,
+    unless the article has at most whole_article_tokens (then all of it: the same
+    prompt prefix for every question on it, which the model server caches).
     Blocking with `dense` (it may embed sentences): call it from a worker thread."""
     attributes = {
         "retrieval.dense": dense,
@@ -88,7 +91,8 @@ def _gather(
         score = score + _zscores(cosines)
     order = np.argsort(-score, kind="stable")
     ranked = [candidates[int(i)] for i in order]
-    if 0 < max_sentences < len(ranked):
+    whole = index.document.segmentation.tokens <= whole_article_tokens
+    if 0 < max_sentences < len(ranked) and not whole:
         ranked = ranked[:max_sentences]
     return Evidence(sorted(ranked), ranked, {s: similarity[s] for s in ranked if s in similarity})
 

@@ -7,6 +7,7 @@ import asyncio
 import select
 import socket
 import time
+from http.client import HTTPConnection
 
 import httpx
 import pytest
@@ -42,8 +43,18 @@ def _closed_by_server(sockets: list[socket.socket]) -> list[int]:
 async def test_stalled_requests_are_closed_after_the_read_timeout(
     tmp_path, upstream_server: ScriptedUpstream
 ):
-    env = {"LLM_BASE_URL": upstream_server.url, "REQUEST_READ_TIMEOUT": "3"}
+    env = {
+        "LLM_BASE_URL": upstream_server.url,
+        "REQUEST_READ_TIMEOUT": "3",
+        "KEEP_ALIVE_TIMEOUT": "30",
+    }
     with running_service(tmp_path, env) as base:
+        # A client that sent a whole request and keeps the connection for the next one.
+        host, port = base.removeprefix("http://").split(":")
+        keeper = HTTPConnection(host, int(port), timeout=10)
+        keeper.request("GET", "/healthz")
+        assert keeper.getresponse().read() == b'{"status":"ok"}'
+        idle = keeper.sock
         stalls = [
             b"",  # connects and says nothing
             b"POST /v1/documents HTTP/1.1\r\nHost: x\r\nContent-Ty",  # headers cut short
@@ -68,6 +79,10 @@ async def test_stalled_requests_are_closed_after_the_read_timeout(
         for sock in sockets:
             sock.close()
         assert len(closed) == len(sockets), f"{len(sockets) - len(closed)} stalled connections open"
+        # Past uvicorn's 5 s keep-alive default, the idle connection is still open.
+        await asyncio.sleep(max(0.0, opened + 6 - time.monotonic()))
+        assert _closed_by_server([idle]) == []
+        keeper.close()
 
 
 @pytest.mark.parametrize(("trusted", "limited"), [("", True), ("127.0.0.1", False)])

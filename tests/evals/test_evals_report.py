@@ -151,3 +151,45 @@ def test_svg_helpers() -> None:
     hist = svg_histogram([10.0, 20.0, None, 30.0])
     assert hist.count("<rect") == 3 and "n=3" in hist
     assert "no latency data" in svg_histogram([None])
+
+
+def test_answers_below_the_answerability_threshold_count_as_withheld() -> None:
+    # The service returns every answer (min_answerability 0); the eval holds each to the
+    # threshold in use, as the service would have, and keeps what it would have scored.
+    confident = AnswerResponse(True, "Paris", [Citation(0, 5, "Paris", 0, 1.0)], answerability=0.9)
+    shaky = AnswerResponse(True, "Rome", [Citation(54, 58, "Rome", 2, 1.0)], answerability=0.3)
+    right = score_qa_case(DOC, Q1, confident, sentence_spans=SPANS, answerability_threshold=0.5)
+    withheld = score_qa_case(DOC, Q2, shaky, sentence_spans=SPANS, answerability_threshold=0.5)
+    assert right.components["f1"] == 1.0 and right.prediction == "Paris"
+    # An answer to an unanswerable question, withheld: the right abstention.
+    assert withheld.components["abstained"] == 1.0 and withheld.components["f1"] == 1.0
+    assert withheld.prediction is None and withheld.components["citations"] == 0.0
+    assert withheld.components["f1_kept"] == 0.0 and withheld.components["answerability"] == 0.3
+
+
+def test_the_tradeoff_curve_is_computed_from_the_scores() -> None:
+    scored = [
+        (Q1, "Paris", Citation(0, 5, "Paris", 0, 1.0), 0.8),
+        (Q2, "Rome", Citation(54, 58, "Rome", 2, 1.0), 0.4),
+        (Q3, "Germany", Citation(45, 52, "Germany", 1, 1.0), 0.6),
+    ]
+    cases = [
+        score_qa_case(
+            DOC,
+            q,
+            AnswerResponse(True, answer, [cite], answerability=score),
+            sentence_spans=SPANS,
+            answerability_threshold=0.5,
+        )
+        for q, answer, cite, score in scored
+    ]
+    report = build_report(RunResult(config={"answerability_threshold": 0.5}, cases=cases))
+    curve = {p["threshold"]: p for p in report.tradeoff}
+    # t=0: everything answered: HasAns 2/2 right, the unanswerable one answered (wrong).
+    assert curve[0.0]["HasAns_f1"] == 1.0 and curve[0.0]["NoAns_accuracy"] == 0.0
+    # t=0.5 (in use): Rome withheld; t=0.7: Germany withheld too; t=0.85: all withheld.
+    assert curve[0.5]["f1"] == 1.0
+    assert curve[0.7]["HasAns_f1"] == 0.5 and curve[0.7]["NoAns_accuracy"] == 1.0
+    assert curve[0.85]["HasAns_f1"] == 0.0
+    markdown = render_markdown(report)
+    assert "**0.50 (in use)**" in markdown and "answerability trade-off" in markdown

@@ -118,3 +118,15 @@ def test_the_installed_parts_of_the_default_model_are_all_found():
     # `make install` installs all 22 chunk packages (pinned in uv.lock).
     for part in QWEN_15B.parts:
         assert locate_part(part).stat().st_size > 0
+
+
+def test_a_copied_file_is_verified_by_its_hash_not_reassembled(tmp_path, parts):
+    # An image build assembles the file; the copy in the image has a new mtime.
+    import os
+
+    tier = _tier(CHUNKS)
+    path = model_path(tier, tmp_path / "cache", parts)
+    os.utime(path, ns=(1, 1))
+    parts.located.clear()
+    assert model_path(tier, tmp_path / "cache", parts) == path
+    assert parts.located == []
