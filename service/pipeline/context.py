@@ -63,7 +63,15 @@ def gather_evidence(
         "retrieval.sentences": len(index.document.sentence_spans),
     }
     with tracing.span("gather evidence", attributes):
-        evidence = _gather(index, question, whole_budget, retrieval_budget, max_sentences, dense)
+        evidence = _gather(
+            index,
+            question,
+            whole_budget,
+            retrieval_budget,
+            max_sentences,
+            dense,
+            whole_article_tokens,
+        )
         tracing.set_attributes({"retrieval.shown": len(evidence.shown)})
     return evidence
 
@@ -75,6 +83,7 @@ def _gather(
     retrieval_budget: int,
     max_sentences: int,
     dense: bool,
+    whole_article_tokens: int,
 ) -> Evidence:
     candidates = [
         s
