@@ -34,9 +34,10 @@ async def healthz() -> dict[str, str]:
     operation_id=per_method("readyz"),
     summary="This replica can serve: the model path works, the store is open, the circuit "
     "is not open",
-    description="A model that is busy generating stays ready: a call that succeeded in "
-    "the last 30 s with no failure since counts, and the ping of the embedded model does "
-    "not wait behind a generation. The body names each check and which one failed.",
+    description="A model that is busy generating stays ready: with a model call in flight, "
+    "or one that succeeded in the last 30 s with no failure since, a ping that waits behind "
+    "a generation counts as busy, not down; a refused connection (or a dead embedded model "
+    "process) makes it 503 at once. The body names each check and which one failed.",
     security=[{}],
 )
 async def readyz(
