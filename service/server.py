@@ -9,6 +9,7 @@ from typing import Any
 
 import h11
 import uvicorn
+from litestar import Litestar
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from service.app import create_app
@@ -69,14 +70,14 @@ class ReadDeadlineProtocol(H11Protocol):
         self.transport.close()
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    """Run the HTTP API until interrupted."""
+def serve(settings: Settings, host: str, port: int, app: Litestar | None = None) -> None:
+    """Run the HTTP API (create_app(settings) unless given) until interrupted."""
     protocol = type(
         "ReadDeadline", (ReadDeadlineProtocol,), {"read_timeout_s": settings.request_read_timeout_s}
     )
     proxies = ",".join(settings.trusted_proxies)
     uvicorn.run(
-        create_app(settings),
+        app if app is not None else create_app(settings),
         host=host,
         port=port,
         log_level="info",

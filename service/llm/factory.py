@@ -99,7 +99,8 @@ async def open_llm(settings: Settings) -> AsyncIterator[LLM]:
     )
     # Outside the breaker, so calls it refuses are counted too (outcome circuit_open);
     # inside the recorder, so replayed calls are not (they never reach a model).
-    llm = ObservedLLM(llm)
+    if settings.metrics or settings.otel_exporter_otlp_endpoint:
+        llm = ObservedLLM(llm)
     if settings.llm_cache_dir is not None:
         llm = RecordingLLM(llm, settings.llm_cache_dir, replay_only=settings.llm_replay)
     try:
