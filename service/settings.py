@@ -260,14 +260,15 @@ class Settings:
         True,
         "serve `/metrics` (Prometheus text format: requests, model calls, tokens, caches, "
         "429s, degraded results, circuit breaker, documents, embedded model restarts); `0`: "
-        "no `/metrics` and no per-request counting",
+        "no `/metrics`, and no counting per request or per model call",
     )
     prometheus_multiproc_dir: Path | None = setting(
         "PROMETHEUS_MULTIPROC_DIR",
         None,
-        "with several worker processes (`service serve --workers N`): an empty directory "
-        "where each process keeps its metrics, so a scrape of any worker sums them all "
-        "(prometheus-client's multi-process mode; it reads the variable itself at start-up)",
+        "with several worker processes (e.g. `uvicorn --workers N --factory "
+        "service.app:create_app`): an empty directory where each process keeps its metrics, "
+        "so a scrape of any worker sums them all (prometheus-client's multi-process mode; it "
+        "reads the variable itself at start-up)",
     )
     otel_exporter_otlp_endpoint: str | None = setting(
         "OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -142,11 +142,15 @@ async def test_a_database_from_before_listing_is_upgraded_at_open(tmp_path: Path
     await store.open()
     try:
         (listed,) = await store.newest(5)
-        plan = store._db().execute(
-            "EXPLAIN QUERY PLAN SELECT id, title, url, chars, created_at FROM documents"
-            " WHERE (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT 5",
-            ("z", "z"),
-        ).fetchall()
+        plan = (
+            store._db()
+            .execute(
+                "EXPLAIN QUERY PLAN SELECT id, title, url, chars, created_at FROM documents"
+                " WHERE (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT 5",
+                ("z", "z"),
+            )
+            .fetchall()
+        )
     finally:
         await store.close()
     assert listed.chars == len(_document(1, "").text)
