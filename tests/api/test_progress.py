@@ -59,3 +59,18 @@ async def test_one_shot_summaries_stream_progress_too(client, upstream, shared_d
     )
     progress = [json.loads(d) for e, d in parse_sse(response.text) if e == "progress"]
     assert progress and progress[-1]["done"] == progress[-1]["total"] == upstream.calls - 1
+
+
+async def test_the_openapi_document_describes_progress_events_for_summaries_only(client):
+    # Issue #13: clients learn about `progress` from the served document, not the code.
+    paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    summaries = [
+        paths["/v1/documents/{document_id}/summary"]["post"],
+        paths["/v1/summarize"]["post"],
+    ]
+    for operation in summaries:
+        stream = operation["responses"]["200"]["content"]["text/event-stream"]
+        assert '`{"done": i, "total": n}`' in stream["schema"]["description"]
+        assert "event: progress" in stream["example"]
+    answers = paths["/v1/ask"]["post"]["responses"]["200"]["content"]["text/event-stream"]
+    assert "progress" not in answers["schema"]["description"] + answers["example"]
