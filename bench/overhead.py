@@ -1,6 +1,10 @@
 """Service overhead: the real service process against the minimal Litestar+openai endpoint,
 both served by uvicorn, both calling the same instant ScriptedUpstream (its own process), both
-driven by the same load generator, in interleaved rounds."""
+driven by the same load generator, in interleaved rounds.
+
+A third process, the service without its request observer and metrics (bench.bare_service),
+runs in the same rounds: the difference is what request ids, access lines and metrics cost
+(issue #13: at most 5% of the service's overhead)."""
 
 from __future__ import annotations
 
@@ -69,6 +73,25 @@ def _summarize(
         ],
         "cache_hit_rps_c32": rounded(cache_hits[32].rps, 1),
         "cache_hit_p50_ms_c1": rounded(cache_hits[1].p50_ms),
+        **_observability(by_key),
+    }
+
+
+def _observability(by_key: dict[tuple[str, int], list[LoadResult]]) -> dict[str, Any]:
+    """The service with its request observer and metrics against the service without."""
+    service_c32, bare_c32 = _best(by_key["service", 32]), _best(by_key["bare", 32])
+    service_c1 = min(by_key["service", 1], key=lambda r: r.p50_ms)
+    bare_c1 = min(by_key["bare", 1], key=lambda r: r.p50_ms)
+    return {
+        "bare_rps_c32": rounded(bare_c32.rps, 1),
+        "bare_p50_ms_c1": rounded(bare_c1.p50_ms),
+        # With / without, req/s at c=32: 1 means free, 0.95 a 5% cost.
+        "observability_rps_ratio_c32": rounded(service_c32.rps / bare_c32.rps),
+        "observability_paired_ratios_c32": [
+            rounded(s.rps / b.rps)
+            for s, b in zip(by_key["service", 32], by_key["bare", 32], strict=True)
+        ],
+        "observability_added_median_ms_c1": rounded(service_c1.p50_ms - bare_c1.p50_ms),
     }
 
 
@@ -78,13 +101,24 @@ def _cpu(runs: list[dict[str, Any]]) -> dict[str, Any]:
         name: median(
             [r["server_cpu_ms_per_request"] for r in runs if r["target"] == name and r["vary"]]
         )
-        for name in ("service", "minimal")
+        for name in ("service", "bare", "minimal")
     }
-    service, minimal = per_side["service"], per_side["minimal"]
+    service, bare, minimal = per_side["service"], per_side["bare"], per_side["minimal"]
+    added = service - minimal if service and minimal else None
+    observability = service - bare if service and bare else None
     return {
         "service_cpu_ms_per_request": rounded(service),
         "minimal_cpu_ms_per_request": rounded(minimal),
-        "added_cpu_ms_per_request": rounded(service - minimal) if service and minimal else None,
+        "added_cpu_ms_per_request": rounded(added) if added is not None else None,
+        "bare_cpu_ms_per_request": rounded(bare),
+        # What request ids, access lines and metrics add, per request, and as a share of
+        # all the service adds over the minimal endpoint (the service's overhead).
+        "observability_cpu_ms_per_request": (
+            rounded(observability) if observability is not None else None
+        ),
+        "observability_share_of_overhead": (
+            rounded(observability / added) if observability is not None and added else None
+        ),
         "cache_hit_cpu_ms_per_request": rounded(
             median([r["server_cpu_ms_per_request"] for r in runs if not r["vary"]])
         ),
@@ -111,15 +145,15 @@ def run(
         tempfile.TemporaryDirectory() as tmp,
         upstream_process(ANSWER_REPLY) as upstream,
         service_process(upstream.base, Path(tmp)) as service,
+        service_process(upstream.base, Path(tmp), bare=True) as bare,
         minimal_process(upstream.base, context, Path(tmp)) as minimal,
     ):
-        pids = {"service": service.pid, "minimal": minimal.pid}
-        created = httpx.post(f"{service.base}/v1/documents", json={"text": article}, timeout=30)
-        created.raise_for_status()
+        pids = {"service": service.pid, "bare": bare.pid, "minimal": minimal.pid}
         targets = {
-            "service": f"{service.base}/v1/documents/{created.json()['id']}/answers",
-            "minimal": f"{minimal.base}/v1/answers",
+            name: f"{server.base}/v1/documents/{_store(server.base, article)}/answers"
+            for name, server in (("service", service), ("bare", bare))
         }
+        targets["minimal"] = f"{minimal.base}/v1/answers"
         sanity = {
             name: httpx.post(url, json={"question": QUESTION}, timeout=30).json()
             for name, url in targets.items()
@@ -149,8 +183,8 @@ def run(
             run_load(targets[name], QUESTION, 8, 1.0, f"warm-{name}", True, tool)
         for round_ in range(rounds):
             for concurrency in CONCURRENCIES:
-                # Alternate which goes first, so drift in the machine's load hits both.
-                order = ("service", "minimal") if round_ % 2 == 0 else ("minimal", "service")
+                # Alternate the order, so drift in the machine's load hits every side.
+                order = list(targets) if round_ % 2 == 0 else list(reversed(targets))
                 for name in order:
                     result = measure(name, concurrency, f"r{round_}c{concurrency}")
                     by_key.setdefault((name, concurrency), []).append(result)
@@ -173,11 +207,19 @@ def run(
         "profile": profiles,
         "sanity": {
             "service_answer": sanity["service"].get("answer"),
+            "bare_answer": sanity["bare"].get("answer"),
             "service_answerable": sanity["service"].get("answerable"),
             "minimal_content": sanity["minimal"].get("content"),
         },
         "runs": runs,
     }
+
+
+def _store(base: str, article: str) -> str:
+    """Store the article in a service; its document id."""
+    created = httpx.post(f"{base}/v1/documents", json={"text": article}, timeout=30)
+    created.raise_for_status()
+    return str(created.json()["id"])
 
 
 def _profile(name: str, pid: int, url: str, duration_s: float, tool: str) -> dict[str, Any]:

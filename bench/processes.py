@@ -97,19 +97,25 @@ def wait_ready(url: str, process: subprocess.Popen[Any], within_s: float = 60.0)
 
 @contextlib.contextmanager
 def service_process(
-    upstream_url: str, workdir: Path, extra_env: dict[str, str] | None = None
+    upstream_url: str,
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
+    bare: bool = False,
 ) -> Iterator[Server]:
-    """The real service, started exactly as users start it (`service.cli serve`)."""
+    """The real service, started exactly as users start it (`service.cli serve`); `bare`:
+    without its request observer and metrics (bench.bare_service)."""
     port = free_port()
-    log = (workdir / "service.log").open("wb")
+    log = (workdir / ("bare.log" if bare else "service.log")).open("wb")
+    command = ["bench.bare_service"] if bare else ["service.cli", "serve"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", *command, "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO_ROOT,
         env=_env(
             {
                 "LLM_BASE_URL": upstream_url,
                 "LLM_MODEL": "scripted",
-                "DATABASE_PATH": str(workdir / "documents.sqlite3"),
+                "DATABASE_PATH": str(workdir / ("bare.sqlite3" if bare else "documents.sqlite3")),
+                **({"METRICS": "0"} if bare else {}),
                 **(extra_env or {}),
             }
         ),

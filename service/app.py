@@ -24,13 +24,16 @@ from service.api.dependencies import provide_pipeline, provide_settings, provide
 from service.api.documents import DocumentController
 from service.api.errors import EXCEPTION_HANDLERS, JSONRequest
 from service.api.headers import allow_every_method, cors_refusal_as_problem, security_headers
-from service.api.health import healthz, readyz
+from service.api.health import healthz, metrics, readyz
+from service.api.observe import RequestObserver
 from service.api.openapi import describe_api
 from service.api.ratelimit import RateLimiter
 from service.api.summaries import SummaryController
 from service.errors import Unauthorized, UnsupportedMediaType
 from service.llm.base import LLM, LLMStartupError
 from service.llm.factory import open_llm
+from service.observability import tracing
+from service.observability.metrics import set_breaker_state
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
 from service.store.documents import DocumentStore
@@ -105,9 +108,15 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
                 # One clear line before the server's own traceback of the failed start-up.
                 log.error("the model could not start: %s", exc)
                 raise
+            if settings.otel_exporter_otlp_endpoint:
+                tracing.configure_tracing(
+                    settings.otel_service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
+                )
+                stack.callback(tracing.shutdown_tracing)
             app.state.settings = settings
             app.state.store = store
             app.state.pipeline = Pipeline(model, settings)
+            set_breaker_state(app.state.pipeline.circuit_state() or "closed")
             yield
 
     app = Litestar(
@@ -117,6 +126,7 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             AnswerController,
             healthz,
             readyz,
+            *([metrics] if settings.metrics else []),
             *WEB_ROUTES,
         ],
         dependencies={
@@ -147,6 +157,9 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             )
         ],
         lifespan=[lifespan],
+        # Logging is configured in one place (service/observability/logs.py) by whoever
+        # runs the app; Litestar would otherwise replace the root logger's handlers.
+        logging_config=None,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Grounded summaries and answers",
@@ -171,4 +184,7 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
         ),
     )
     describe_api(app.openapi_schema, settings)
+    # Around everything Litestar does (routing included), so that 404s and errors get an
+    # id, an access line and a count too.
+    app.asgi_handler = RequestObserver(app.asgi_handler, metrics=settings.metrics)
     return app

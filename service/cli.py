@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgspec
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+)
+from rich.text import Text
 
 from service.domain import Answer, Citation, Summary, SummaryOptions
 from service.errors import ServiceError
 from service.llm.base import LLMStartupError
 from service.llm.factory import open_llm
+from service.observability.logs import configure_logging
 from service.pipeline.ingest import check_question, check_text, make_document
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
@@ -101,21 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `service` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # One line per request to the model (and per health probe) is noise at INFO.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
     except ValueError as exc:
         print(f"service: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # The one place logging is set up (LOG_FORMAT): for the server and the commands alike.
+    level = logging.INFO if args.command == "serve" else logging.WARNING
+    configure_logging(settings.log_format, level)
     if args.command == "serve":
         return _serve(settings, args.host, args.port)
-    logging.getLogger().setLevel(logging.WARNING)
     try:
         return asyncio.run(_run_task(settings, args))
     except KeyboardInterrupt:
@@ -155,22 +162,33 @@ async def _run_task(settings: Settings, args: argparse.Namespace) -> int:
 
     document = make_document(text, settings.chunk_tokens, settings.chunk_overlap_tokens)
     try:
-        with err.status("Starting the model…", spinner="dots") as status:
+        with _activity(err) as (activity, task):
             async with open_llm(settings) as llm:
                 pipeline = Pipeline(llm, settings)
                 written: list[str] = []
 
-                def progress(delta: str) -> None:
+                def on_delta(delta: str) -> None:
                     written.append(delta)
                     preview = "".join(written)[-60:].replace("\n", " ")
-                    status.update(f"Writing… {escape(preview)}")
+                    activity.update(task, description=f"Writing… {escape(preview)}")
 
-                status.update(f"Asking {escape(llm.model)}…")
+                def on_progress(done: int, total: int) -> None:
+                    # A long article is summarised part by part: the bar counts the parts.
+                    activity.update(
+                        task,
+                        description="Summarising the article part by part…",
+                        completed=done,
+                        total=total,
+                    )
+
+                activity.update(task, description=f"Asking {escape(llm.model)}…")
                 if args.command == "summarize":
                     options = SummaryOptions(args.length, args.format, args.focus)
-                    result: Summary | Answer = await pipeline.summarize(document, options, progress)
+                    result: Summary | Answer = await pipeline.summarize(
+                        document, options, on_delta, on_progress
+                    )
                 else:
-                    result = await pipeline.answer(document, question, progress)
+                    result = await pipeline.answer(document, question, on_delta)
     except ServiceError as exc:
         err.print(f"service: {escape(exc.detail)}")
         return EXIT_MODEL_FAILED if exc.status_code >= 500 else EXIT_BAD_INPUT
@@ -187,6 +205,32 @@ async def _run_task(settings: Settings, args: argparse.Namespace) -> int:
     if isinstance(result, Answer) and not result.answerable:
         return EXIT_NOT_IN_ARTICLE
     return EXIT_OK
+
+
+class _PartsBar(BarColumn):
+    """A bar only once there is something to count (the parts of a long summary)."""
+
+    def render(self, task: Task) -> RenderableType:
+        return super().render(task) if task.total is not None else Text("")
+
+
+class _PartsCount(MofNCompleteColumn):
+    def render(self, task: Task) -> Text:
+        return super().render(task) if task.total is not None else Text("")
+
+
+@contextlib.contextmanager
+def _activity(console: Console) -> Iterator[tuple[Progress, TaskID]]:
+    """A spinner with what is happening, and a progress bar when a summary counts parts."""
+    with Progress(
+        SpinnerColumn("dots"),
+        TextColumn("{task.description}"),
+        _PartsBar(),
+        _PartsCount(),
+        console=console,
+        transient=True,
+    ) as activity:
+        yield activity, activity.add_task("Starting the model…", total=None)
 
 
 def _quote(citation: Citation) -> str:

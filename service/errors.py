@@ -30,6 +30,12 @@ class MalformedBody(ServiceError):
     title = "Malformed request body"
 
 
+class InvalidCursor(ServiceError):
+    status_code = 400
+    problem_type = "invalid-cursor"
+    title = "Invalid cursor"
+
+
 class DocumentNotFound(ServiceError):
     status_code = 404
     problem_type = "document-not-found"

@@ -9,6 +9,7 @@ from typing import Any
 
 import h11
 import uvicorn
+from litestar import Litestar
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from service.app import create_app
@@ -69,17 +70,22 @@ class ReadDeadlineProtocol(H11Protocol):
         self.transport.close()
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    """Run the HTTP API until interrupted."""
+def serve(settings: Settings, host: str, port: int, app: Litestar | None = None) -> None:
+    """Run the HTTP API (create_app(settings) unless given) until interrupted."""
     protocol = type(
         "ReadDeadline", (ReadDeadlineProtocol,), {"read_timeout_s": settings.request_read_timeout_s}
     )
     proxies = ",".join(settings.trusted_proxies)
     uvicorn.run(
-        create_app(settings),
+        app if app is not None else create_app(settings),
         host=host,
         port=port,
         log_level="info",
+        # Logging is the service's (service/observability/logs.py, set up by the CLI):
+        # uvicorn's records go through the same handler, and the service writes the
+        # access lines itself (with the route, duration and request id).
+        log_config=None,
+        access_log=False,
         http=protocol,
         # uvicorn's 5 s default equals httpx's pool expiry and is shorter than most
         # proxies' idle timeouts: a request sent as the server closes gets a reset.

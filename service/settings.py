@@ -21,6 +21,7 @@ from limits import parse_many
 
 StructuredOutput = Literal["auto", "json_schema", "json_object", "off"]
 SummaryMode = Literal["abstractive", "extractive"]
+LogFormat = Literal["text", "json"]
 
 
 def setting(
@@ -246,6 +247,41 @@ class Settings:
         shown_default="unset (none)",
     )
 
+    # -- operations ------------------------------------------------------------------------
+    log_format: LogFormat = setting(
+        "LOG_FORMAT",
+        "text",
+        "`text` (one line per record) or `json` (one JSON object per line: `timestamp`, "
+        "`level`, `logger`, `message`, `request_id`; access lines add `method`, `route`, "
+        "`path`, `status`, `duration_ms`)",
+    )
+    metrics: bool = setting(
+        "METRICS",
+        True,
+        "serve `/metrics` (Prometheus text format: requests, model calls, tokens, caches, "
+        "429s, degraded results, circuit breaker, documents, embedded model restarts); `0`: "
+        "no `/metrics`, and no counting per request or per model call",
+    )
+    prometheus_multiproc_dir: Path | None = setting(
+        "PROMETHEUS_MULTIPROC_DIR",
+        None,
+        "with several worker processes (e.g. `uvicorn --workers N --factory "
+        "service.app:create_app`): an empty directory where each process keeps its metrics, "
+        "so a scrape of any worker sums them all (prometheus-client's multi-process mode; it "
+        "reads the variable itself at start-up)",
+    )
+    otel_exporter_otlp_endpoint: str | None = setting(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        None,
+        "OpenTelemetry collector (OTLP over HTTP, e.g. `http://collector:4318`): when set, "
+        "one trace span per request, with child spans per model call, evidence gathering "
+        "and grounding (token counts and prompt versions, never article text or questions)",
+        shown_default="unset (tracing off)",
+    )
+    otel_service_name: str = setting(
+        "OTEL_SERVICE_NAME", "grounded-service", "the service name traces are reported under"
+    )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from environment variables (os.environ by default)."""
@@ -289,6 +325,10 @@ class Settings:
                 ) from exc
         if self.llm_replay and self.llm_cache_dir is None:
             raise ValueError("LLM_REPLAY needs LLM_CACHE_DIR")
+        if self.prometheus_multiproc_dir is not None and not self.prometheus_multiproc_dir.is_dir():
+            raise ValueError(
+                f"PROMETHEUS_MULTIPROC_DIR: {self.prometheus_multiproc_dir} is not a directory"
+            )
 
 
 _TRUE = {"1", "true", "yes", "on"}

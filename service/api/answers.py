@@ -44,7 +44,7 @@ class AnswerController(Controller):
         document = await load_document(store, document_id)
         return await respond(
             request,
-            lambda d: pipeline.answer(document, question, d, data.min_answerability),
+            lambda d, _: pipeline.answer(document, question, d, data.min_answerability),
         )
 
     @post(
@@ -72,5 +72,5 @@ class AnswerController(Controller):
             document = await load_document(store, data.document_id or "")
         return await respond(
             request,
-            lambda d: pipeline.answer(document, question, d, data.min_answerability),
+            lambda d, _: pipeline.answer(document, question, d, data.min_answerability),
         )

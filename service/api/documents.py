@@ -1,16 +1,27 @@
-"""/v1/documents: store, read and delete articles."""
+"""/v1/documents: store, list, read and delete articles."""
 
 from __future__ import annotations
 
-from litestar import Controller, HttpMethod, Response, delete, post, route
+import base64
+import binascii
+import json
+from typing import Annotated
+
+from litestar import Controller, HttpMethod, Response, delete, get, post, route
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from service.api.openapi import per_method
-from service.api.schemas import DocumentDetail, DocumentIn, DocumentOut
+from service.api.schemas import (
+    DocumentDetail,
+    DocumentIn,
+    DocumentOut,
+    DocumentPage,
+    ListedDocument,
+)
 from service.domain import Document
-from service.errors import DocumentNotFound
+from service.errors import DocumentNotFound, InvalidCursor
 from service.pipeline.ingest import ingest
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
@@ -23,6 +34,28 @@ async def load_document(store: NamedDependency[DocumentStore], document_id: str)
     if document is None:
         raise DocumentNotFound(f"no document with id {document_id!r}")
     return document
+
+
+PAGE_LIMIT_DEFAULT = 20
+PAGE_LIMIT_MAX = 100
+
+
+def encode_cursor(created_at: str, document_id: str) -> str:
+    """An opaque cursor for the page after this document (base64url of its sort key)."""
+    raw = json.dumps([created_at, document_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """The sort key a cursor holds; InvalidCursor (400) for anything we did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        key = None
+    if isinstance(key, list) and len(key) == 2 and all(isinstance(part, str) for part in key):
+        return key[0], key[1]
+    raise InvalidCursor("cursor is not one this service gave out: pass next_cursor unchanged")
 
 
 class DocumentController(Controller):
@@ -46,6 +79,35 @@ class DocumentController(Controller):
         document, created = await ingest(store, settings, data.text, data.title, data.url)
         status = HTTP_201_CREATED if created else HTTP_200_OK
         return Response(DocumentOut.of(document), status_code=status)
+
+    @get(
+        "/",
+        operation_id="list_documents",
+        summary="List stored articles, newest first",
+        description="Keyset-paginated: pass the response's `next_cursor` as `cursor` for the "
+        "next page (null on the last). Documents stored meanwhile never shift a page.",
+    )
+    async def newest_first(
+        self,
+        store: NamedDependency[DocumentStore],
+        limit: Annotated[
+            int,
+            Parameter(ge=1, le=PAGE_LIMIT_MAX, description="Documents per page (at most 100)."),
+        ] = PAGE_LIMIT_DEFAULT,
+        cursor: Annotated[
+            str | None,
+            Parameter(max_length=1000, description="`next_cursor` of the previous page."),
+        ] = None,
+    ) -> DocumentPage:
+        after = decode_cursor(cursor) if cursor is not None else None
+        # One more than asked: whether it exists says if there is a next page.
+        rows = await store.newest(limit + 1, after)
+        page = rows[:limit]
+        more = len(rows) > limit
+        return DocumentPage(
+            documents=[ListedDocument(d.id, d.title, d.url, d.chars, d.created_at) for d in page],
+            next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+        )
 
     @route(
         "/{document_id:str}",

@@ -14,6 +14,8 @@ from litestar.utils.scope.state import ScopeState
 from service.api.schemas import FIELD_CHECKS
 from service.errors import MalformedBody, ServiceError
 from service.llm.base import LLMError
+from service.observability.context import current_request_id
+from service.observability.metrics import THROTTLED
 
 log = logging.getLogger("service.api")
 PROBLEM_JSON = "application/problem+json"
@@ -23,14 +25,19 @@ PROBLEM_BASE = "https://grounded.dev/problems/"
 def problem_body(
     status: int, problem_type: str, title: str, detail: str, **extra: Any
 ) -> dict[str, Any]:
-    """The RFC 9457 body (JSON responses and SSE `error` events alike)."""
-    return {
+    """The RFC 9457 body (JSON responses and SSE `error` events alike), with the id of
+    the request it answers (as in the X-Request-ID header and the logs)."""
+    body = {
         "type": PROBLEM_BASE + problem_type,
         "title": title,
         "status": status,
         "detail": detail,
         **extra,
     }
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
 
 
 def problem(
@@ -49,11 +56,13 @@ def problem(
 def log_failure(method: str, path: str, exc: BaseException) -> None:
     """Log an error a client is about to see, once, with its cause: unexpected errors
     with their traceback, model failures as warnings (client mistakes are in the
-    access log already)."""
+    access log already); and count the 429s by reason."""
     if not isinstance(exc, ServiceError):
         log.error("unhandled error on %s %s", method, path, exc_info=exc)
     elif isinstance(exc, LLMError):
         log.warning("model call failed on %s %s: %s", method, path, exc)
+    elif exc.status_code == 429:
+        THROTTLED.labels(exc.problem_type).inc()
 
 
 class JSONRequest(Request[Any, Any, Any]):

@@ -39,6 +39,7 @@ _MODEL = (429, 502, 504)  # any operation that calls the model
 # Besides these, with API_KEYS every /v1/ operation answers 401, with RATE_LIMIT 429.
 ERRORS: dict[str, tuple[int, ...]] = {
     "create_document": _BODY,
+    "list_documents": (400, 422),
     "get_document": (404,),
     "head_document": (404,),
     "delete_document": (404,),
@@ -50,6 +51,7 @@ ERRORS: dict[str, tuple[int, ...]] = {
     "head_healthz": (),
     "get_readyz": (503,),
     "head_readyz": (503,),
+    "get_metrics": (),
 }
 MODEL_OPERATIONS = {"summarize_document", "answer_question", "summarize_text", "ask"}
 
@@ -74,10 +76,22 @@ MEANINGS = {
     504: "The model timed out or the request passed REQUEST_DEADLINE (`model-timeout`); "
     "with DEGRADED_MODE on, a degraded 200 instead.",
 }
-READYZ_503 = "The model endpoint does not answer (`model-unavailable`)."
+READYZ_503 = (
+    "Not ready: the model path fails, or the circuit breaker is open (`model-unavailable`), "
+    "or the store is closed (`store-unavailable`). `checks` has each check's result and "
+    "`failed` names the ones that failed."
+)
+# Where an operation's status means something more specific than MEANINGS says.
+SPECIFIC = {
+    ("list_documents", 400): "`cursor` is not a `next_cursor` this service gave out "
+    "(`invalid-cursor`).",
+    ("list_documents", 422): "`limit` is not a whole number from 1 to 100 (`invalid-field`).",
+}
 
 SUCCESS = {
     ("create_document", "201"): "Stored: the new document's metadata.",
+    ("list_documents", "200"): "A page of stored documents, newest first, and the cursor of "
+    "the next page (null on the last).",
     ("get_document", "200"): "The document with its text and sentence spans.",
     ("head_document", "200"): "The document exists (headers of GET, no body).",
     ("delete_document", "204"): "Deleted.",
@@ -87,8 +101,10 @@ SUCCESS = {
     ("ask", "200"): "The answer with its citations.",
     ("get_healthz", "200"): "The process is up.",
     ("head_healthz", "200"): "The process is up (no body).",
-    ("get_readyz", "200"): "The model path works.",
-    ("head_readyz", "200"): "The model path works (no body).",
+    ("get_readyz", "200"): "Ready: the model path works, the store is open, the circuit "
+    "breaker is not open; `checks` says how each was found.",
+    ("head_readyz", "200"): "Ready (no body).",
+    ("get_metrics", "200"): "The metrics, in the Prometheus text format.",
 }
 
 STREAM = (
@@ -97,10 +113,20 @@ STREAM = (
     "`result` event whose data is the JSON body this operation answers otherwise, or one "
     "`error` event whose data is a Problem (status 200 was sent before the failure)."
 )
+PROGRESS = (
+    " A summary of an article too long for one prompt is made part by part (map-reduce): "
+    'before its deltas, one `progress` event per part finished, whose data is `{"done": i, '
+    '"total": n}`.'
+)
+SUMMARY_OPERATIONS = {"summarize_document", "summarize_text"}
 STREAM_EXAMPLE = (
     'event: delta\ndata: {"text": "Putin spoke"}\n\n'
     'event: delta\ndata: {"text": " for two hours."}\n\n'
     'event: result\ndata: {"document_id": "doc_…", "...": "the JSON body"}\n\n'
+)
+SUMMARY_STREAM_EXAMPLE = (
+    'event: progress\ndata: {"done": 1, "total": 2}\n\n'
+    'event: progress\ndata: {"done": 2, "total": 2}\n\n' + STREAM_EXAMPLE
 )
 
 EXAMPLE_ARTICLE = (
@@ -118,6 +144,7 @@ REQUEST_EXAMPLES = {
 # Where a response names a stored document: the operations that take its id follow.
 _ID_LINKS = {
     "create_document": "$response.body#/id",
+    "list_documents": "$response.body#/documents/0/id",
     "summarize_text": "$response.body#/document_id",
     "ask": "$response.body#/document_id",
 }
@@ -157,6 +184,10 @@ PROBLEM = Schema(
             type=OpenAPIType.ARRAY,
             items=Reference(ref="#/components/schemas/FieldError"),
             description="422 for a body that breaks its schema: one entry per field.",
+        ),
+        "request_id": Schema(
+            type=OpenAPIType.STRING,
+            description="The request's id, as in its X-Request-ID header and the logs.",
         ),
     },
 )
@@ -208,12 +239,20 @@ def describe_api(openapi: OpenAPI, settings: Settings) -> OpenAPI:
         # Litestar drops a bound of 0 (falsy) from msgspec's ge=0.0: state it again.
         properties["min_answerability"].minimum = 0.0  # type: ignore[index,union-attr]
     _ask_for_one_source(found)
-    openapi.info.description = (openapi.info.description or "") + (
-        f"\n\nLimits of this deployment: MAX_TEXT_CHARS={settings.max_text_chars}, "
-        f"MAX_QUESTION_CHARS={settings.max_question_chars}, "
-        f"MAX_BODY_BYTES={settings.max_body_bytes}."
-        + (" Every /v1/ operation needs an API key." if settings.api_keys else "")
-        + (f" RATE_LIMIT={settings.rate_limit} per key." if settings.rate_limit else "")
+    openapi.info.description = (
+        (openapi.info.description or "")
+        + (
+            "\n\nEvery response carries an `X-Request-ID` header: the request's own when it "
+            "sent a well-formed one (1-128 of `A-Z a-z 0-9 . _ -`), a new one otherwise; "
+            "problem bodies repeat it as `request_id`, and every log line of the request has it."
+        )
+        + (
+            f"\n\nLimits of this deployment: MAX_TEXT_CHARS={settings.max_text_chars}, "
+            f"MAX_QUESTION_CHARS={settings.max_question_chars}, "
+            f"MAX_BODY_BYTES={settings.max_body_bytes}."
+            + (" Every /v1/ operation needs an API key." if settings.api_keys else "")
+            + (f" RATE_LIMIT={settings.rate_limit} per key." if settings.rate_limit else "")
+        )
     )
     return openapi
 
@@ -246,12 +285,14 @@ def _successes(operation: Operation, name: str) -> dict[str, OpenAPIResponse | R
     if name in MODEL_OPERATIONS:
         ok = out["200"]
         assert isinstance(ok, OpenAPIResponse)
-        ok.description += " " + STREAM
+        summary = name in SUMMARY_OPERATIONS
+        stream = STREAM + (PROGRESS if summary else "")
+        ok.description += " " + stream
         ok.content = {
             **(ok.content or {}),
             EVENT_STREAM: OpenAPIMediaType(
-                schema=Schema(type=OpenAPIType.STRING, description=STREAM),
-                example=STREAM_EXAMPLE,
+                schema=Schema(type=OpenAPIType.STRING, description=stream),
+                example=SUMMARY_STREAM_EXAMPLE if summary else STREAM_EXAMPLE,
             ),
         }
         ok.headers = {
@@ -277,7 +318,8 @@ def _successes(operation: Operation, name: str) -> dict[str, OpenAPIResponse | R
 
 
 def _problem(status: int, name: str) -> OpenAPIResponse:
-    meaning = READYZ_503 if name.endswith("readyz") else MEANINGS[status]
+    meaning = READYZ_503 if name.endswith("readyz") else SPECIFIC.get((name, status))
+    meaning = meaning or MEANINGS[status]
     headers: dict[str, OpenAPIHeader | Reference] = {}
     if status == 429 or (status == 503 and not name.endswith("readyz")):
         headers["Retry-After"] = _RETRY_AFTER

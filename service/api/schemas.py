@@ -166,6 +166,28 @@ class DocumentOut(msgspec.Struct):
         )
 
 
+class ListedDocument(msgspec.Struct):
+    """A stored document in a listing."""
+
+    id: str
+    title: str | None
+    url: str | None
+    chars: int
+    created_at: str
+
+
+class DocumentPage(msgspec.Struct):
+    """One page of stored documents, newest first."""
+
+    documents: list[ListedDocument]
+    next_cursor: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Pass as `cursor` for the next page; null on the last page. Opaque."
+        ),
+    ]
+
+
 class DocumentDetail(DocumentOut):
     """A stored document with its text and sentence spans."""
 

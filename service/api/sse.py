@@ -1,4 +1,4 @@
-"""Server-sent events: deltas as the model writes, then the final JSON body."""
+"""Server-sent events: progress and deltas as the model works, then the final JSON body."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from service.api.errors import log_failure, problem_body
 from service.errors import ServiceError
 from service.llm.base import DeltaCallback, LLMError
+from service.pipeline.summarize import ProgressCallback
 
 log = logging.getLogger("service.api")
 
@@ -36,35 +37,41 @@ def wants_event_stream(request: Request[Any, Any, Any]) -> bool:
     return EVENT_STREAM in request.headers.get("accept", "")
 
 
-async def respond(
-    request: Request[Any, Any, Any],
-    run: Callable[[DeltaCallback | None], Awaitable[msgspec.Struct]],
-) -> Any:
+# What a model-backed operation runs: given a delta callback and a progress callback (both
+# None for a JSON response), it returns the result.
+Run = Callable[[DeltaCallback | None, ProgressCallback | None], Awaitable[msgspec.Struct]]
+
+
+async def respond(request: Request[Any, Any, Any], run: Run) -> Any:
     """The JSON body, or server-sent events when the client asked for them."""
     if wants_event_stream(request):
         return event_stream(run, request.method, request.url.path)
-    result = await run(None)
+    result = await run(None, None)
     if getattr(result, "degraded", False):
         return Response(result, headers={"X-Degraded": "true"})
     return result
 
 
-def event_stream(
-    run: Callable[[DeltaCallback], Awaitable[msgspec.Struct]], method: str, path: str
-) -> ServerSentEvent:
-    """Stream `delta` events ({"text": ...}) while run() works, then one `result`
-    event whose data is the exact JSON body of the non-streaming response (or an
-    `error` event carrying a problem+json body)."""
+def event_stream(run: Run, method: str, path: str) -> ServerSentEvent:
+    """Stream `progress` events ({"done": i, "total": n}, one per map call finished, long
+    articles' summaries only) and `delta` events ({"text": ...}) while run() works, then
+    one `result` event whose data is the exact JSON body of the non-streaming response
+    (or an `error` event carrying a problem+json body)."""
 
     async def events() -> AsyncIterator[ServerSentEventMessage]:
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        task = asyncio.ensure_future(run(queue.put_nowait))
+        queue: asyncio.Queue[ServerSentEventMessage] = asyncio.Queue()
+        task = asyncio.ensure_future(
+            run(
+                lambda text: queue.put_nowait(_delta(text)),
+                lambda done, total: queue.put_nowait(_progress(done, total)),
+            )
+        )
         try:
             while not task.done() or not queue.empty():
                 getter = asyncio.ensure_future(queue.get())
                 await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
                 if getter.done():
-                    yield _delta(getter.result())
+                    yield getter.result()
                 else:
                     getter.cancel()
             exc = task.exception()
@@ -104,6 +111,10 @@ def _delta(text: str) -> ServerSentEventMessage:
     return ServerSentEventMessage(
         event="delta", data=json.dumps({"text": text}, ensure_ascii=False)
     )
+
+
+def _progress(done: int, total: int) -> ServerSentEventMessage:
+    return ServerSentEventMessage(event="progress", data=json.dumps({"done": done, "total": total}))
 
 
 def _error(status: int, problem_type: str, title: str, detail: str) -> ServerSentEventMessage:

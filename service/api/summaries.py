@@ -27,7 +27,8 @@ class SummaryController(Controller):
         status_code=HTTP_200_OK,
         operation_id="summarize_document",
         summary="Summarise a stored article; every sentence cites the article",
-        description="Send `Accept: text/event-stream` for server-sent events.",
+        description="Send `Accept: text/event-stream` for server-sent events (with `progress` "
+        "events while a long article is summarised part by part).",
     )
     async def summarize_stored(
         self,
@@ -39,14 +40,15 @@ class SummaryController(Controller):
     ) -> Summary:
         document = await load_document(store, document_id)
         options = SummaryOptions(data.length, data.format, check_field(data.focus, "focus"))
-        return await respond(request, lambda d: pipeline.summarize(document, options, d))
+        return await respond(request, lambda d, p: pipeline.summarize(document, options, d, p))
 
     @post(
         "/v1/summarize",
         status_code=HTTP_200_OK,
         operation_id="summarize_text",
         summary="One-shot summary of a text (stored on the way; see document_id)",
-        description="Send `Accept: text/event-stream` for server-sent events.",
+        description="Send `Accept: text/event-stream` for server-sent events (with `progress` "
+        "events while a long article is summarised part by part).",
     )
     async def summarize_text(
         self,
@@ -58,4 +60,4 @@ class SummaryController(Controller):
     ) -> Summary:
         options = SummaryOptions(data.length, data.format, check_field(data.focus, "focus"))
         document, _ = await ingest(store, settings, data.text, data.title, data.url)
-        return await respond(request, lambda d: pipeline.summarize(document, options, d))
+        return await respond(request, lambda d, p: pipeline.summarize(document, options, d, p))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
 
 from service.errors import ServiceError
 
@@ -34,6 +34,19 @@ class OutputSchema:
 
     name: str
     schema: dict[str, Any]
+
+
+# What a ping of the model endpoint found (see OpenAICompatibleLLM.probe).
+Probe = Literal["ok", "slow", "down"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReadiness:
+    """Whether the model path can serve now, why, and the circuit breaker's state."""
+
+    ready: bool
+    detail: str
+    circuit: str | None = None  # closed, half-open, open (None: no breaker)
 
 
 class LLM(Protocol):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Self
 import httpx
 
 from service.llm.base import LLMStartupError
+from service.observability.metrics import EMBEDDED_RESTARTS
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -156,6 +157,7 @@ class EmbeddedModelServer:
         self._pump: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
+        self._serving = False
         self._started_at = 0.0
         self._restart_times: collections.deque[float] = collections.deque()
         self._output: collections.deque[str] = collections.deque(maxlen=200)
@@ -189,6 +191,11 @@ class EmbeddedModelServer:
         if proc is None or proc.returncode is not None:
             return None
         return proc.pid
+
+    @property
+    def serving(self) -> bool:
+        """True while the process is alive and has loaded the model (answered once)."""
+        return self._serving and self.pid is not None
 
     @property
     def running(self) -> bool:
@@ -334,6 +341,7 @@ class EmbeddedModelServer:
             self._pump = asyncio.create_task(self._pump_output(proc.stdout))
         log.info("embedded model server starting: pid %d, %s", proc.pid, self.base_url)
         await self._wait_ready(proc, started + self.startup_timeout_s)
+        self._serving = True
         log.info(
             "embedded model server ready after %.1fs: pid %d, %s (model %s)",
             time.monotonic() - started,
@@ -402,6 +410,7 @@ class EmbeddedModelServer:
                 proc.send_signal(sig)
 
     async def _kill_current(self) -> None:
+        self._serving = False
         proc = self._proc
         if proc is not None:
             if proc.returncode is None:
@@ -431,6 +440,7 @@ class EmbeddedModelServer:
             proc = self._proc
             assert proc is not None
             await self._watch(proc)
+            self._serving = False
             if self._stopping:
                 return
             uptime = time.monotonic() - self._started_at
@@ -467,6 +477,7 @@ class EmbeddedModelServer:
                     await self._kill_current()
                     continue
                 self.restarts += 1
+                EMBEDDED_RESTARTS.inc()
                 break
 
     async def _watch(self, proc: asyncio.subprocess.Process) -> None:

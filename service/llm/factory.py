@@ -12,6 +12,7 @@ import anyio
 from service.llm.base import LLM
 from service.llm.breaker import BreakerLLM, CircuitBreaker
 from service.llm.model_files import ModelFileError, model_path, tier_named
+from service.llm.observed import ObservedLLM
 from service.llm.openai_client import OpenAICompatibleLLM, first_listed_model
 from service.llm.recording import RecordingLLM
 from service.settings import Settings
@@ -91,10 +92,15 @@ async def open_llm(settings: Settings) -> AsyncIterator[LLM]:
         structured_output=structured,
         temperature=settings.llm_temperature,
         health_check=embedded.healthy if embedded is not None else None,
+        alive=(lambda: embedded.serving) if embedded is not None else None,
     )
     llm = BreakerLLM(
         llm, CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_s)
     )
+    # Outside the breaker, so calls it refuses are counted too (outcome circuit_open);
+    # inside the recorder, so replayed calls are not (they never reach a model).
+    if settings.metrics or settings.otel_exporter_otlp_endpoint:
+        llm = ObservedLLM(llm)
     if settings.llm_cache_dir is not None:
         llm = RecordingLLM(llm, settings.llm_cache_dir, replay_only=settings.llm_replay)
     try:

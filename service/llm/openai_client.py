@@ -18,6 +18,7 @@ from service.llm.base import (
     LLMTimeout,
     LLMUnavailable,
     OutputSchema,
+    Probe,
 )
 from service.settings import StructuredOutput
 from service.text import count_tokens
@@ -128,8 +129,10 @@ class OpenAICompatibleLLM:
         structured_output: StructuredOutput = "auto",
         temperature: float = 0.0,
         health_check: Callable[[], Awaitable[bool]] | None = None,
+        alive: Callable[[], bool] | None = None,
     ) -> None:
         self._health_check = health_check
+        self._alive = alive
         self._model = model
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
@@ -255,16 +258,29 @@ class OpenAICompatibleLLM:
             finish_reason=finish_reason,
         )
 
+    def alive(self) -> bool:
+        """False when the model process we run is known to be gone (instant, no I/O)."""
+        return self._alive() if self._alive is not None else True
+
     async def ping(self) -> bool:
         """True when the endpoint lists its models within a few seconds."""
+        return await self.probe(5.0) == "ok"
+
+    async def probe(self, timeout_s: float) -> Probe:
+        """How the endpoint answers a ping within timeout_s: "ok"; "slow" (connected, no
+        answer in time: a one-at-a-time server answers only between generations); "down"
+        (refused, unreachable or an error status)."""
         if self._health_check is not None:
-            # The embedded server answers /v1/models only between generations.
-            return await self._health_check()
+            # The embedded server answers /v1/models only between generations; its
+            # health check asks a page that does not wait for the model.
+            return "ok" if await self._health_check() else "down"
         try:
-            await self._client.with_options(timeout=5.0, max_retries=0).models.list()
+            await self._client.with_options(timeout=timeout_s, max_retries=0).models.list()
+        except openai.APITimeoutError:
+            return "slow"
         except openai.OpenAIError:
-            return False
-        return True
+            return "down"
+        return "ok"
 
     async def aclose(self) -> None:
         await self._client.close()

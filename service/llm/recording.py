@@ -16,8 +16,10 @@ from service.llm.base import (
     Completion,
     DeltaCallback,
     LLMReplayMiss,
+    ModelReadiness,
     OutputSchema,
 )
+from service.llm.observed import readiness_of
 
 
 def call_key(
@@ -74,6 +76,11 @@ class RecordingLLM:
 
     async def ping(self) -> bool:
         return True if self._replay_only else await self._inner.ping()
+
+    async def readiness(self) -> ModelReadiness:
+        if self._replay_only:
+            return ModelReadiness(True, "answering from recordings (LLM_REPLAY)")
+        return await readiness_of(self._inner)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

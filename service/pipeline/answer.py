@@ -10,6 +10,7 @@ from service.domain import Answer, Usage
 from service.grounding.answerability import AnswerSignals, load_model
 from service.grounding.answers import ABSTAIN, GroundedAnswer, ground_answer
 from service.llm.base import LLM, DeltaCallback, OutputSchema
+from service.observability import tracing
 from service.pipeline.context import Evidence, gather_evidence, render_numbered
 from service.pipeline.structured import ask_structured
 from service.pipeline.visible_text import VisibleTextStream, answer_text
@@ -118,10 +119,12 @@ async def answer_with_signals(
     )
     # A few sentences ground in microseconds, less than a thread hop costs; only
     # large contexts (ANSWER_CONTEXT_SENTENCES=0 on a long article) leave the loop.
-    if len(evidence.shown) <= INLINE_GROUNDING_SENTENCES:
-        grounded = grounding()
-    else:
-        grounded = await anyio.to_thread.run_sync(grounding)
+    with tracing.span("grounding", {"grounding.sentences": len(evidence.shown)}):
+        if len(evidence.shown) <= INLINE_GROUNDING_SENTENCES:
+            grounded = grounding()
+        else:
+            grounded = await anyio.to_thread.run_sync(grounding)
+        tracing.set_attributes({"grounding.citations": len(grounded.citations)})
     signals = answer_signals(index, question, grounded, evidence) if grounded.answerable else None
     answerability = load_model().score(signals, dense) if signals is not None else 0.0
     if answerability < min_answerability:

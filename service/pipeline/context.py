@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.domain import Document
+from service.observability import tracing
 from service.retrieval.dense import embed_query
 from service.retrieval.index import DocumentIndex
 
@@ -57,6 +58,33 @@ def gather_evidence(
     unless the article has at most whole_article_tokens (then all of it: the same
     prompt prefix for every question on it, which the model server caches).
     Blocking with `dense` (it may embed sentences): call it from a worker thread."""
+    attributes = {
+        "retrieval.dense": dense,
+        "retrieval.sentences": len(index.document.sentence_spans),
+    }
+    with tracing.span("gather evidence", attributes):
+        evidence = _gather(
+            index,
+            question,
+            whole_budget,
+            retrieval_budget,
+            max_sentences,
+            dense,
+            whole_article_tokens,
+        )
+        tracing.set_attributes({"retrieval.shown": len(evidence.shown)})
+    return evidence
+
+
+def _gather(
+    index: DocumentIndex,
+    question: str,
+    whole_budget: int,
+    retrieval_budget: int,
+    max_sentences: int,
+    dense: bool,
+    whole_article_tokens: int,
+) -> Evidence:
     candidates = [
         s
         for s in _candidates(index, question, whole_budget, retrieval_budget)

@@ -13,13 +13,23 @@ import msgspec
 
 from service.domain import Answer, Document, Summary, SummaryOptions
 from service.errors import Overloaded
-from service.llm.base import LLM, DeltaCallback, LLMError, LLMTimeout, LLMUnavailable
+from service.llm.base import (
+    LLM,
+    DeltaCallback,
+    LLMError,
+    LLMTimeout,
+    LLMUnavailable,
+    ModelReadiness,
+)
+from service.llm.breaker import breaker_of
+from service.llm.observed import readiness_of
 from service.lru import LRU
+from service.observability import metrics
 from service.pipeline.answer import answer_prompt_version, answer_question
 from service.pipeline.cache import SingleFlight
 from service.pipeline.context import fits_in_one_prompt
 from service.pipeline.degraded import degraded_answer, degraded_summary
-from service.pipeline.summarize import summarize_document, summary_prompt_version
+from service.pipeline.summarize import ProgressCallback, summarize_document, summary_prompt_version
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings
 
@@ -69,8 +79,17 @@ class Pipeline:
         return self.llm.model
 
     async def ready(self) -> bool:
-        """True when the model path can serve (see BreakerLLM.ping)."""
-        return await self.llm.ping()
+        """True when the model path can serve (see BreakerLLM.readiness)."""
+        return (await self.readiness()).ready
+
+    async def readiness(self) -> ModelReadiness:
+        """Whether the model path can serve, and why (see BreakerLLM.readiness)."""
+        return await readiness_of(self.llm)
+
+    def circuit_state(self) -> str | None:
+        """The model circuit breaker's state now (None without a breaker)."""
+        breaker = breaker_of(self.llm)
+        return breaker.state if breaker is not None else None
 
     async def index(self, document: Document) -> DocumentIndex:
         """The document's lexical index, built once (off the event loop)."""
@@ -105,9 +124,14 @@ class Pipeline:
         return f"{document.id}|{self.llm.model}|{digest}"
 
     async def summarize(
-        self, document: Document, options: SummaryOptions, on_delta: DeltaCallback | None = None
+        self,
+        document: Document,
+        options: SummaryOptions,
+        on_delta: DeltaCallback | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> Summary:
-        """A grounded summary, from cache when the same one was made before."""
+        """A grounded summary, from cache when the same one was made before. Long articles
+        report each finished map call to on_progress (done, total) before the reduce."""
         long_document = not fits_in_one_prompt(document, self._settings.context_budget_tokens)
         key = self._key(
             document,
@@ -127,11 +151,12 @@ class Pipeline:
                     whole_budget=self._settings.context_budget_tokens,
                     extractive=self._settings.summary_mode == "extractive",
                     on_delta=on_delta,
+                    on_progress=on_progress,
                 ),
                 lambda: degraded_summary(index, options),
             )
 
-        result = await self._cached_or_run(key, work, on_delta, _summary_text)
+        result = await self._cached_or_run("summary", key, work, on_delta, _summary_text)
         assert isinstance(result, Summary)
         return result
 
@@ -160,28 +185,29 @@ class Pipeline:
 
         async def work() -> Answer:
             index = await self.index(document)
-            return await self._model_or_fallback(
-                lambda: answer_question(
-                    self.llm,
-                    index,
-                    question,
-                    whole_budget=settings.context_budget_tokens,
-                    retrieval_budget=settings.retrieval_budget_tokens,
-                    max_sentences=settings.answer_context_sentences,
-                    dense=settings.dense_retrieval,
-                    whole_article_tokens=settings.answer_whole_article_tokens,
-                    min_answerability=threshold,
-                    on_delta=on_delta,
-                ),
-                lambda: degraded_answer(
-                    index,
-                    question,
-                    settings.context_budget_tokens,
-                    settings.retrieval_budget_tokens,
-                ),
-            )
+            with metrics.model_call("answer", answer_prompt_version()):
+                return await self._model_or_fallback(
+                    lambda: answer_question(
+                        self.llm,
+                        index,
+                        question,
+                        whole_budget=settings.context_budget_tokens,
+                        retrieval_budget=settings.retrieval_budget_tokens,
+                        max_sentences=settings.answer_context_sentences,
+                        dense=settings.dense_retrieval,
+                        whole_article_tokens=settings.answer_whole_article_tokens,
+                        min_answerability=threshold,
+                        on_delta=on_delta,
+                    ),
+                    lambda: degraded_answer(
+                        index,
+                        question,
+                        settings.context_budget_tokens,
+                        settings.retrieval_budget_tokens,
+                    ),
+                )
 
-        result = await self._cached_or_run(key, work, on_delta, _answer_text)
+        result = await self._cached_or_run("answer", key, work, on_delta, _answer_text)
         assert isinstance(result, Answer)
         return result
 
@@ -221,6 +247,7 @@ class Pipeline:
 
     async def _cached_or_run(
         self,
+        use: str,
         key: str,
         work: Callable[[], Awaitable[Result]],
         on_delta: DeltaCallback | None,
@@ -228,8 +255,10 @@ class Pipeline:
     ) -> Result:
         cached = self._results.get(key)
         shared = cached is not None
+        metrics.RESULT_CACHE.labels(use, "hit" if shared else "miss").inc()
         if cached is None:
             self._admit(key)
+            joining = self._flight.running(key)
 
             deletions = self._deletions
 
@@ -238,10 +267,14 @@ class Pipeline:
                 # the result from reaching the cache. Degraded results never do, nor
                 # results of a document deleted meanwhile.
                 result = await work()
-                if not result.degraded and deletions == self._deletions:
+                if result.degraded:
+                    metrics.DEGRADED_RESULTS.labels(use).inc()
+                elif deletions == self._deletions:
                     self._results.put(key, result)
                 return result
 
+            if joining:
+                metrics.SINGLE_FLIGHT_JOINS.labels(use).inc()
             cached, shared = await self._flight.run(key, work_and_keep)
         if not shared:
             return cached

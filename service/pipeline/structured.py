@@ -13,6 +13,7 @@ from typing import Any
 import jiter
 
 from service.llm.base import LLM, ChatMessage, Completion, DeltaCallback, LLMBadOutput, OutputSchema
+from service.observability.metrics import current_model_call, model_call
 from service.prompts import load_prompt
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,8 @@ async def ask_structured(
     except LLMBadOutput as exc:
         error = exc.detail
     log.info("unusable model reply (%s); asking once more", error)
-    second = await llm.complete(
-        reask_messages(messages, first.content, error), max_tokens=max_tokens, schema=schema
-    )
+    with model_call("reask", current_model_call().prompt_version):
+        second = await llm.complete(
+            reask_messages(messages, first.content, error), max_tokens=max_tokens, schema=schema
+        )
     return StructuredReply(read_reply(second.content, required), (first, second))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -10,6 +11,8 @@ import anyio
 from service.domain import Summary, SummaryOptions, Usage
 from service.grounding.drafts import Draft, ground_summary
 from service.llm.base import LLM, DeltaCallback, LLMError, LLMTimeout, LLMUnavailable, OutputSchema
+from service.observability import tracing
+from service.observability.metrics import model_call
 from service.pipeline.context import fits_in_one_prompt, group_sentences, render_numbered
 from service.pipeline.extractive import SENTENCES_FOR_LENGTH, assemble, extract, lead
 from service.pipeline.structured import as_int_list, ask_structured
@@ -18,6 +21,9 @@ from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
 
 MAP_SENTENCES = 3
+
+# Progress of a map-reduce summary: (map calls finished, map calls in all).
+ProgressCallback = Callable[[int, int], None]
 
 
 def summary_schema(max_items: int) -> OutputSchema:
@@ -88,19 +94,22 @@ class _Calls:
 
     async def __call__(
         self,
+        kind: str,
+        prompt_version: str,
         messages: Any,
         max_tokens: int,
         schema: OutputSchema,
         on_delta: DeltaCallback | None = None,
     ) -> dict[str, Any]:
-        reply = await ask_structured(
-            self.llm,
-            messages,
-            max_tokens=max_tokens,
-            schema=schema,
-            required=("sentences",),
-            on_delta=on_delta,
-        )
+        with model_call(kind, prompt_version):
+            reply = await ask_structured(
+                self.llm,
+                messages,
+                max_tokens=max_tokens,
+                schema=schema,
+                required=("sentences",),
+                on_delta=on_delta,
+            )
         for completion in reply.completions:
             self.usage.add(completion.prompt_tokens, completion.completion_tokens)
         self.model = reply.model
@@ -115,8 +124,10 @@ async def summarize_document(
     whole_budget: int,
     extractive: bool = False,
     on_delta: DeltaCallback | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Summary:
-    """Draft with the model (map-reduce for long articles), then ground every sentence."""
+    """Draft with the model (map-reduce for long articles, reporting each finished map
+    call to on_progress), then ground every sentence."""
     document = index.document
     count = SENTENCES_FOR_LENGTH[options.length]
     style = "bullet-point" if options.format == "bullets" else "concise"
@@ -131,11 +142,22 @@ async def summarize_document(
             style=style,
             focus=_focus_clause(options.focus),
         )
-        reply = await calls(messages, prompt.max_tokens, summary_schema(count), stream)
+        reply = await calls(
+            "summary",
+            prompt.version_tag,
+            messages,
+            prompt.max_tokens,
+            summary_schema(count),
+            stream,
+        )
         drafts = _drafts(reply)
     else:
-        drafts = await _map_reduce(calls, index, count, style, options.focus, whole_budget, stream)
-    grounded = await anyio.to_thread.run_sync(ground_summary, index, drafts, count)
+        drafts = await _map_reduce(
+            calls, index, count, style, options.focus, whole_budget, stream, on_progress
+        )
+    with tracing.span("grounding", {"grounding.drafts": len(drafts)}):
+        grounded = await anyio.to_thread.run_sync(ground_summary, index, drafts, count)
+        tracing.set_attributes({"grounding.sentences": len(grounded)})
     fallback = not grounded
     if fallback:
         # Nothing the model wrote rests on the article (or every map call failed): the
@@ -163,18 +185,34 @@ async def _map_reduce(
     focus: str | None,
     whole_budget: int,
     stream: DeltaCallback | None,
+    on_progress: ProgressCallback | None = None,
 ) -> list[Draft]:
     document = index.document
     map_prompt = load_prompt("summary_map")
     groups = group_sentences(document, whole_budget)
+    finished = 0
 
     async def map_one(group: list[int]) -> list[Draft]:
+        nonlocal finished
         messages = map_prompt.render(
             article=render_numbered(index, group),
             count=MAP_SENTENCES,
             focus=_focus_clause(focus),
         )
-        return _drafts(await calls(messages, map_prompt.max_tokens, summary_schema(MAP_SENTENCES)))
+        try:
+            reply = await calls(
+                "summary_map",
+                map_prompt.version_tag,
+                messages,
+                map_prompt.max_tokens,
+                summary_schema(MAP_SENTENCES),
+            )
+        finally:
+            # Finished, well or not: the reduce step waits for every map call either way.
+            finished += 1
+            if on_progress is not None:
+                on_progress(finished, len(groups))
+        return _drafts(reply)
 
     # The LLM client bounds how many of these run at once. One unreadable part should
     # not sink the whole summary: the reduce step works from the others.
@@ -195,7 +233,14 @@ async def _map_reduce(
         candidates=listing, count=count, style=style, focus=_focus_clause(focus)
     )
     try:
-        reply = await calls(messages, reduce_prompt.max_tokens, summary_schema(count), stream)
+        reply = await calls(
+            "summary_reduce",
+            reduce_prompt.version_tag,
+            messages,
+            reduce_prompt.max_tokens,
+            summary_schema(count),
+            stream,
+        )
     except LLMError:
         return candidates
     return _drafts(reply, [d.sources for d in candidates]) + candidates

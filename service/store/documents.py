@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -14,6 +15,7 @@ import msgspec
 
 from service.domain import Document, Segmentation
 from service.lru import LRU
+from service.observability.metrics import DOCUMENTS_DELETED, DOCUMENTS_STORED
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -22,9 +24,32 @@ CREATE TABLE IF NOT EXISTS documents (
     title TEXT,
     url TEXT,
     created_at TEXT NOT NULL,
-    segmentation BLOB NOT NULL
+    segmentation BLOB NOT NULL,
+    chars INTEGER
 ) STRICT;
 """
+# Listing walks this index newest first, a page at a time (keyset pagination). It covers
+# every listed column: the rows keep their text before title and url, and reading past a
+# long text would walk its overflow pages.
+_LISTING_INDEX = (
+    "CREATE INDEX IF NOT EXISTS documents_newest_first"
+    " ON documents (created_at DESC, id DESC, title, url, chars)"
+)
+_LISTING = "SELECT id, title, url, chars, created_at FROM documents"
+_NEWEST_FIRST = " ORDER BY created_at DESC, id DESC LIMIT ?"
+
+
+@dataclass(frozen=True, slots=True)
+class ListedDocument:
+    """A stored document as a listing shows it (no text, no segmentation)."""
+
+    id: str
+    title: str | None
+    url: str | None
+    chars: int
+    created_at: str
+
+
 _INCREMENTAL = 2  # PRAGMA auto_vacuum value
 # 1024 pages of 4 KiB: reclaim once 4 MiB are free, not after every small delete.
 _RECLAIM_PAGES = 1024
@@ -83,6 +108,13 @@ class DocumentStore:
         # FULL: an acknowledged document is on disk even if the machine loses power.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+        if "chars" not in columns:
+            # A database from before listing: the length is counted once, here, so a
+            # listing never reads whole texts.
+            conn.execute("ALTER TABLE documents ADD COLUMN chars INTEGER")
+            conn.execute("UPDATE documents SET chars = length(text)")
+        conn.execute(_LISTING_INDEX)
         return conn
 
     async def open(self) -> None:
@@ -93,6 +125,48 @@ class DocumentStore:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await anyio.to_thread.run_sync(conn.close)
+
+    @property
+    def is_open(self) -> bool:
+        """True between open() and close()."""
+        return self._conn is not None
+
+    async def check(self) -> tuple[bool, str]:
+        """(usable, why) for readiness: open, and answering a query. A write in progress
+        (the lock taken) counts as answering: readiness must not queue behind it."""
+
+        def probe() -> tuple[bool, str]:
+            if not self._lock.acquire(blocking=False):
+                return True, "the store is open (writing)"
+            try:
+                self._db().execute("SELECT 1").fetchone()
+            except (sqlite3.Error, RuntimeError) as exc:
+                return False, f"the store does not answer: {exc}"
+            finally:
+                self._lock.release()
+            return True, "the store is open"
+
+        if self._conn is None:
+            return False, "the store is closed"
+        return await anyio.to_thread.run_sync(probe)
+
+    async def newest(
+        self, limit: int, after: tuple[str, str] | None = None
+    ) -> list[ListedDocument]:
+        """Up to limit documents, newest first (created_at, then id, descending), starting
+        after the (created_at, id) given: one step of keyset pagination."""
+
+        def read() -> list[ListedDocument]:
+            with self._lock:
+                if after is None:
+                    cursor = self._db().execute(_LISTING + _NEWEST_FIRST, (limit,))
+                else:
+                    where = " WHERE (created_at, id) < (?, ?)"
+                    cursor = self._db().execute(_LISTING + where + _NEWEST_FIRST, (*after, limit))
+                rows = cursor.fetchall()
+            return [ListedDocument(*row) for row in rows]
+
+        return await anyio.to_thread.run_sync(read)
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -141,14 +215,16 @@ class DocumentStore:
             inserted = await anyio.to_thread.run_sync(self._insert, document)
             if inserted:
                 self._cache.put(document.id, document)
+                DOCUMENTS_STORED.inc()
         return inserted
 
     def _insert(self, document: Document) -> bool:
         blob = _encoder.encode(document.segmentation)
         with self._lock:
             cursor = self._db().execute(
-                "INSERT OR IGNORE INTO documents (id, text, title, url, created_at, segmentation)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO documents"
+                " (id, text, title, url, created_at, segmentation, chars)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     document.id,
                     document.text,
@@ -156,6 +232,7 @@ class DocumentStore:
                     document.url,
                     document.created_at,
                     blob,
+                    len(document.text),
                 ),
             )
         return cursor.rowcount == 1
@@ -164,7 +241,10 @@ class DocumentStore:
         """Remove a document; False if there was none."""
         async with self._ids.hold(doc_id):
             try:
-                return await anyio.to_thread.run_sync(self._delete, doc_id)
+                deleted = await anyio.to_thread.run_sync(self._delete, doc_id)
+                if deleted:
+                    DOCUMENTS_DELETED.inc()
+                return deleted
             finally:
                 # After the row is gone, whatever happened: the cache must not outlive it.
                 self._cache.pop(doc_id)

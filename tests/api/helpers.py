@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import socket
@@ -46,6 +47,26 @@ def captured_logs(
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
+
+
+@contextmanager
+def configured_logs(log_format: str) -> Iterator[io.StringIO]:
+    """The service's own logging set-up (as `service serve` does it) writing to a buffer;
+    the root logger's handlers and level are restored afterwards."""
+    from service.observability.logs import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    buffer = io.StringIO()
+    try:
+        configure_logging(log_format, stream=buffer)  # type: ignore[arg-type]
+        yield buffer
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
 
 
 @asynccontextmanager

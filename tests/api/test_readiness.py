@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from dataclasses import replace
 
 import pytest
 
@@ -10,7 +12,7 @@ from service.app import create_app
 from service.llm.breaker import BROKEN_AFTER, BreakerLLM, CircuitBreaker
 from tests.api.helpers import api_client, assert_problem, store
 from tests.fakes.llm import FakeLLM, reply_json
-from tests.fakes.upstream import Reply, json_reply
+from tests.fakes.upstream import Reply, ScriptedUpstream, json_reply
 
 
 async def test_an_endpoint_that_refuses_every_request_makes_the_replica_unready(
@@ -66,8 +68,6 @@ async def test_a_recent_successful_call_is_enough_even_if_a_ping_would_wait(
 
 
 async def test_an_open_circuit_is_not_ready(settings, upstream, sample_article):
-    from dataclasses import replace
-
     failing = replace(settings, llm_breaker_failures=2, llm_breaker_reset_s=30)
     upstream.default = Reply(status=503)
     async with api_client(create_app(failing)) as client:
@@ -78,3 +78,35 @@ async def test_an_open_circuit_is_not_ready(settings, upstream, sample_article):
             )
         await asyncio.sleep(0)
         assert_problem(await client.get("/readyz"), 503)
+
+
+async def test_a_busy_model_stays_ready_and_a_vanished_one_is_not(settings, sample_article):
+    # Issue #13: /readyz said 503 whenever the one-at-a-time model server was busy
+    # generating (its /models waited behind the generation), pulling a working replica
+    # out of rotation. Busy is ready; an endpoint that refuses connections is not.
+    model = ScriptedUpstream()
+    model.one_at_a_time = True
+    model.start()
+    generating = threading.Event()
+    try:
+        async with api_client(create_app(replace(settings, llm_base_url=model.url))) as client:
+            model.enqueue(json_reply({"answer": "Dmitry Peskov", "sentence": 17}, hold=generating))
+            answering = asyncio.create_task(
+                client.post("/v1/ask", json={"text": sample_article, "question": "Who spoke?"})
+            )
+            while model.calls == 0:  # the generation has started, and holds the model
+                await asyncio.sleep(0.01)
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert "in flight" in ready.json()["checks"]["model"]["detail"]
+            assert not answering.done()  # the check really ran while the model was busy
+
+            generating.set()
+            assert (await answering).status_code == 200
+            model.stop()  # the model process is gone, just after a successful call
+            gone = await client.get("/readyz")
+            assert_problem(gone, 503, "model-unavailable")
+            assert gone.json()["failed"] == ["model"]
+    finally:
+        generating.set()
+        model.stop()

@@ -12,7 +12,9 @@ from tests.citations import assert_valid_citations
 from tests.fakes.upstream import json_reply
 
 
-def run_cli(upstream, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    upstream, *args: str, stdin: str | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_"))}
     env.update(
         {
@@ -23,6 +25,7 @@ def run_cli(upstream, *args: str, stdin: str | None = None) -> subprocess.Comple
             "SUMMARY_MODE": "abstractive",
             # Model failures must surface as exit code 4, not as degraded answers.
             "DEGRADED_MODE": "0",
+            **(extra_env or {}),
         }
     )
     return subprocess.run(
@@ -104,3 +107,29 @@ def test_help_explains_options_and_exit_codes(upstream):
     result = run_cli(upstream, "ask", "--help")
     assert result.returncode == 0
     assert "exit codes" in result.stdout and "--json" in result.stdout
+
+
+def test_summarize_shows_a_progress_bar_over_the_parts_of_a_long_article(upstream, shared_data):
+    # Issue #13: the map calls of a long article are counted on a bar (rendered as on a
+    # terminal: rich draws live displays only on interactive consoles; the bar is drawn
+    # only once progress has a total).
+    line = (shared_data / "squad2_dev_articles.jsonl").read_text("utf-8").splitlines()[0]
+    upstream.default = json_reply(
+        {"sentences": [{"text": "The Normans gave their name to Normandy.", "sources": [1]}]}
+    )
+    result = run_cli(
+        upstream,
+        "summarize",
+        "-",
+        "--length",
+        "short",
+        stdin=json.loads(line)["text"],
+        extra_env={"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "COLUMNS": "120"},
+    )
+    assert result.returncode == 0, result.stderr
+    parts = upstream.calls - 1  # all but the reduce call
+    # The live display refreshes on a timer, so which intermediate counts it drew is
+    # luck; its last frame (drawn as it closes) always shows the bar full.
+    assert parts >= 2
+    assert f"{parts}/{parts}" in result.stderr and "━" in result.stderr
+    assert "Normandy" in result.stdout

@@ -31,6 +31,9 @@ class Reply:
     finish_reason: str = "stop"
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    # The reply waits until the test sets it: a generation as long as the test needs,
+    # with no timing involved.
+    hold: threading.Event | None = None
 
 
 def json_reply(payload: Any, **kwargs: Any) -> Reply:
@@ -52,6 +55,9 @@ class ScriptedUpstream:
         self.response_formats: set[str] | None = None
         self.rejects_like_llama_cpp = False  # 500 + validation message instead of 400
         self.rejected: list[dict[str, Any]] = []
+        # Like llama.cpp's server: one generation at a time, and /models waits for it.
+        self.one_at_a_time = False
+        self._model_lock: asyncio.Lock | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -77,6 +83,7 @@ class ScriptedUpstream:
         self.response_formats = None
         self.rejects_like_llama_cpp = False
         self.rejected.clear()
+        self.one_at_a_time = False
 
     def start(self) -> None:
         # IPPROTO_TCP (not 0) so asyncio sets TCP_NODELAY: otherwise every reply waits
@@ -114,6 +121,15 @@ class ScriptedUpstream:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        if self.one_at_a_time:
+            if self._model_lock is None:
+                self._model_lock = asyncio.Lock()  # made in the server's own event loop
+            async with self._model_lock:
+                await self._serve(scope, body, send)
+        else:
+            await self._serve(scope, body, send)
+
+    async def _serve(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
         path = scope["path"]
         if path.endswith("/models"):
             payload = {
@@ -142,6 +158,8 @@ class ScriptedUpstream:
             return
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
+        while reply.hold is not None and not reply.hold.is_set():
+            await asyncio.sleep(0.01)
         if reply.raw_body is not None or reply.status != 200:
             raw = (
                 reply.raw_body

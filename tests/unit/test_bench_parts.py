@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import profiling, report
+from bench import overhead, profiling, report
 from bench.corpus import text_of_size, unique_paragraphs
 from bench.inprocess import scripted_upstream
-from bench.load import lua_script, parse_wrk, run_load, wrk_available
+from bench.load import LoadResult, lua_script, parse_wrk, run_load, wrk_available
 from bench.long_docs import evidence_shown, shown_sentences
 from tests.fakes.upstream import json_reply
 
@@ -121,3 +121,31 @@ def test_cpu_seconds_reads_this_process() -> None:
     from bench.processes import cpu_seconds
 
     assert cpu_seconds(os.getpid()) > 0
+
+
+def test_the_observability_cost_is_the_service_against_itself_without_it() -> None:
+    # Issue #13's bar: what request ids, access lines and metrics add (service - bare),
+    # as a share of what the service adds over the minimal endpoint (service - minimal).
+    def run(target: str, cpu_ms: float) -> dict:
+        return {"target": target, "vary": True, "server_cpu_ms_per_request": cpu_ms}
+
+    runs = [run("service", 3.1), run("bare", 3.0), run("minimal", 1.0), run("service", 3.1)]
+    cpu = overhead._cpu([*runs, run("bare", 3.0), run("minimal", 1.0)])
+    assert cpu["observability_cpu_ms_per_request"] == pytest.approx(0.1)
+    assert cpu["observability_share_of_overhead"] == pytest.approx(0.1 / 2.1, abs=1e-3)
+
+    def load(rps: float, p50: float) -> LoadResult:
+        return LoadResult("httpx", 32, 1.0, int(rps), rps, p50, p50, p50, 0)
+
+    by_key = {
+        ("service", 32): [load(900, 30), load(950, 30)],
+        ("bare", 32): [load(1000, 28), load(990, 28)],
+        ("service", 1): [load(200, 4.2)],
+        ("bare", 1): [load(210, 4.0)],
+    }
+    figures = overhead._observability(by_key)
+    assert figures["observability_rps_ratio_c32"] == pytest.approx(0.95)
+    assert figures["observability_paired_ratios_c32"] == [0.9, pytest.approx(0.96, abs=1e-3)]
+    assert figures["observability_added_median_ms_c1"] == pytest.approx(0.2)
+    verdict = report.judge({"observability_share_of_service_adds": 0.06})
+    assert verdict["observability_share_of_service_adds"]["ok"] is False

@@ -12,6 +12,7 @@ SERVICE = Path(__file__).resolve().parents[2] / "service"
 
 # Lowest first. A module may import its own package and any package of a lower layer.
 LAYERS = [
+    {"service.observability"},  # request ids, logs, metrics, traces: reported to from anywhere
     {"service.settings", "service.errors", "service.domain", "service.lru"},
     {"service.text"},
     {"service.retrieval", "service.store"},

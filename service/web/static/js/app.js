@@ -41,7 +41,12 @@ const state = {
   pinned: null, // the claim last clicked/entered: its highlights stay
   uploaded: null, // exact text of the last uploaded file
   controller: null, // aborts the model call in flight
+  listed: [], // the service's stored documents, newest first (GET /v1/documents)
+  listing: 0, // bumped per listing request: only the latest one's answer is shown
 };
+
+// One page of the listing is plenty for a chooser; older articles stay reachable by API.
+const LISTED = 100;
 
 const INTRO = ui.selection.textContent.trim();
 
@@ -105,20 +110,38 @@ function refreshButtons() {
   for (const button of document.querySelectorAll("form button")) button.removeAttribute("aria-disabled");
   $("summarize").disabled = !open;
   $("ask").disabled = !open;
-  ui.storedForm.querySelector("button").disabled = store.listDocuments().length === 0;
+  ui.storedForm.querySelector("button").disabled = state.listed.length === 0;
 }
 
 // ---- choosing an article ------------------------------------------------------------
 
-function refreshStored() {
-  const documents = store.listDocuments();
-  const options = documents.map((d) => {
-    const label = d.title || d.preview || d.id;
-    return new Option(`${label} (${d.chars} characters)`, d.id);
-  });
-  if (!options.length) options.push(new Option("No stored articles yet", ""));
+function storedLabel(d) {
+  const label = d.title || store.previewOf(d.id) || d.url || `Untitled, stored ${d.created_at.slice(0, 16).replace("T", " ")}`;
+  return `${label} (${d.chars} characters)`;
+}
+
+/** Ask the service which articles it holds and offer them, newest first. */
+async function refreshStored() {
+  const asked = ++state.listing;
+  let options;
+  try {
+    const page = await requestJSON(`/v1/documents?limit=${LISTED}`);
+    if (asked !== state.listing) return; // a later listing is under way
+    state.listed = page.documents;
+    options = page.documents.map((d) => new Option(storedLabel(d), d.id));
+    if (!options.length) options.push(new Option("No stored articles yet", ""));
+    if (page.next_cursor) options.push(new Option(`Only the ${LISTED} newest are listed`, "", false, false));
+  } catch (error) {
+    if (asked !== state.listing) return;
+    // Not worth an error notice nobody asked for: the chooser says why it is empty.
+    state.listed = [];
+    const why = error instanceof ProblemError && error.problem.status === 401 ? "Enter the API key to list stored articles" : "Stored articles cannot be listed now";
+    options = [new Option(why, "")];
+  }
+  for (const option of options) option.disabled = !option.value;
   ui.stored.replaceChildren(...options);
-  if (state.document) ui.stored.value = state.document.id;
+  if (state.document && state.listed.some((d) => d.id === state.document.id)) ui.stored.value = state.document.id;
+  refreshButtons();
 }
 
 function openDocument(detail) {
@@ -133,14 +156,8 @@ function openDocument(detail) {
   ui.summary.replaceChildren();
   ui.summaryLive.hidden = true;
   ui.history.replaceChildren(...store.listAnswers(detail.id).map(renderAnswer));
-  store.rememberDocument({
-    id: detail.id,
-    title: detail.title,
-    preview: detail.text.trim().slice(0, 60),
-    chars: detail.chars,
-    created_at: detail.created_at,
-  });
-  refreshStored();
+  store.rememberDocument(detail.id, detail.text.trim().slice(0, 60));
+  if (state.listed.some((d) => d.id === detail.id)) ui.stored.value = detail.id;
   refreshButtons();
   window.__document = detail;
 }
@@ -153,6 +170,7 @@ async function storeArticle(signal) {
   const created = await requestJSON("/v1/documents", { method: "POST", body: { text, title }, signal });
   // Highlights are drawn on the service's own copy of the text: the offsets refer to it.
   openDocument(await requestJSON(`/v1/documents/${encodeURIComponent(created.id)}`, { signal }));
+  await refreshStored();
 }
 
 async function openStored(id, signal) {
@@ -160,9 +178,8 @@ async function openStored(id, signal) {
     openDocument(await requestJSON(`/v1/documents/${encodeURIComponent(id)}`, { signal }));
   } catch (error) {
     if (error instanceof ProblemError && error.problem.status === 404) {
-      store.forgetDocument(id); // deleted on the server: stop offering it
-      refreshStored();
-      refreshButtons();
+      store.forgetDocument(id); // deleted on the server: forget its questions too
+      await refreshStored();
     }
     throw error;
   }
@@ -309,7 +326,7 @@ function wireClaims(root) {
 
 // ---- wiring ------------------------------------------------------------------------------
 
-function start() {
+async function start() {
   ui.sourceForm.addEventListener("submit", (event) => {
     event.preventDefault();
     busy("Storing the article…", storeArticle);
@@ -338,15 +355,16 @@ function start() {
     ui.keyDetails.open = false;
     clearError();
     ui.status.textContent = apiKey() ? "The key is set for this tab." : "The key is cleared.";
+    refreshStored();
   });
   wireClaims(ui.tools);
 
-  refreshStored();
   refreshButtons();
+  await refreshStored();
   // Reopen the article of the last visit, quietly: nobody asked for it, so a
   // failure (deleted on the server, say) is no error to show.
   const last = store.currentDocument();
-  if (last && store.listDocuments().some((d) => d.id === last)) {
+  if (last) {
     busy("Opening the last article…", (signal) => openStored(last, signal).catch(() => {}));
   }
   document.body.dataset.ready = "true";

@@ -1,10 +1,12 @@
-// What the page remembers between visits, in this browser only (localStorage):
-// the documents it stored (the API has no list endpoint) and each one's questions.
+// What the page remembers between visits, in this browser only (localStorage): the
+// article last open, each article's questions, and the opening words of the articles
+// stored from here (a label for untitled ones). Which articles exist is the service's
+// to say (GET /v1/documents), not this browser's.
 
-const DOCUMENTS = "grounded.documents";
+const PREVIEWS = "grounded.previews";
 const CURRENT = "grounded.current";
 const HISTORY = "grounded.history.";
-const MAX_DOCUMENTS = 30;
+const MAX_PREVIEWS = 100;
 const MAX_QUESTIONS = 50;
 
 // Storage can be full or disabled (private windows, policies): the page then
@@ -27,20 +29,27 @@ function write(key, value) {
   }
 }
 
-/** Stored documents, most recently used first: [{id, title, preview, chars, created_at}]. */
-export function listDocuments() {
-  const documents = read(DOCUMENTS, []);
-  return Array.isArray(documents) ? documents.filter((d) => d && typeof d.id === "string") : [];
+/** The opening words of an article opened here before ("" if none was kept). */
+export function previewOf(id) {
+  const previews = read(PREVIEWS, {});
+  return previews && typeof previews[id] === "string" ? previews[id] : "";
 }
 
-export function rememberDocument(entry) {
-  const others = listDocuments().filter((d) => d.id !== entry.id);
-  write(DOCUMENTS, [entry, ...others].slice(0, MAX_DOCUMENTS));
-  write(CURRENT, entry.id);
+export function rememberDocument(id, preview) {
+  const previews = read(PREVIEWS, {});
+  const kept = Object.entries(previews && typeof previews === "object" ? previews : {})
+    .filter(([other]) => other !== id)
+    .slice(-(MAX_PREVIEWS - 1));
+  write(PREVIEWS, Object.fromEntries([...kept, [id, preview]]));
+  write(CURRENT, id);
 }
 
 export function forgetDocument(id) {
-  write(DOCUMENTS, listDocuments().filter((d) => d.id !== id));
+  const previews = read(PREVIEWS, {});
+  if (previews && typeof previews === "object") {
+    delete previews[id];
+    write(PREVIEWS, previews);
+  }
   write(HISTORY + id, null);
   if (currentDocument() === id) write(CURRENT, null);
 }
