@@ -1,4 +1,6 @@
-"""Document persistence: SQLite (WAL, one transaction per write) with an LRU in front."""
+"""Document persistence: SQLite (WAL, one transaction per write) with an LRU in front.
+
+The embedded default; service/store/postgres.py is the shared one for replicas."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
@@ -32,7 +34,7 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Segmentation)
 
 
-class _KeyedLocks:
+class KeyedLocks:
     """One asyncio lock per key, existing only while someone holds or waits for it."""
 
     def __init__(self) -> None:
@@ -67,7 +69,7 @@ class DocumentStore:
         self._path = path
         self._lock = threading.Lock()
         self._cache: LRU[Document] = LRU(cache_items, cache_bytes, Document.approx_bytes)
-        self._ids = _KeyedLocks()
+        self._ids = KeyedLocks()
         self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -197,3 +199,7 @@ class DocumentStore:
             return int(pages), int(free)
 
         return await anyio.to_thread.run_sync(read)
+
+    def on_delete(self, callback: Callable[[str], None]) -> None:
+        """One process owns the file: every delete goes through this store, so there is
+        nothing from elsewhere to report."""

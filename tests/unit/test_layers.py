@@ -14,7 +14,7 @@ SERVICE = Path(__file__).resolve().parents[2] / "service"
 LAYERS = [
     {"service.settings", "service.errors", "service.domain", "service.lru"},
     {"service.text"},
-    {"service.retrieval", "service.store"},
+    {"service.retrieval", "service.store", "service.shared"},
     {"service.grounding", "service.llm"},
     {"service.prompts"},
     {"service.pipeline"},
