@@ -122,14 +122,14 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             store = open_store(settings)
             try:
                 await store.open()
+                stack.push_async_callback(store.close)
                 if shared is not None:
                     await shared.open()
+                    stack.push_async_callback(shared.close)
             except (StoreStartupError, SharedStateStartupError) as exc:
-                log.error("shared state unavailable at start-up: %s", exc)
+                # One clear line (variable, host) before the server's own traceback.
+                log.error("cannot start: %s", exc)
                 raise
-            stack.push_async_callback(store.close)
-            if shared is not None:
-                stack.push_async_callback(shared.close)
             try:
                 model = (
                     llm if llm is not None else await stack.enter_async_context(open_llm(settings))

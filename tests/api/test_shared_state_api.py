@@ -14,7 +14,9 @@ import pytest
 from service.app import create_app
 from service.domain import document_id
 from service.settings import Settings
-from tests.api.helpers import api_client, assert_problem
+from service.shared.redis_state import SharedStateStartupError
+from service.store.base import StoreStartupError
+from tests.api.helpers import api_client, assert_problem, captured_logs
 from tests.fakes.upstream import json_reply
 from tests.servers import RedisServer
 
@@ -96,3 +98,24 @@ async def test_with_redis_stopped_requests_go_local_or_get_a_problem_never_a_500
             assert back.headers["ratelimit-remaining"] == "99"  # counted in Redis again
     finally:
         server.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("DATABASE_URL", "postgresql://u:pw@127.0.0.1:1/db"),
+        ("REDIS_URL", "redis://:pw@127.0.0.1:1/0"),
+    ],
+)
+async def test_an_unreachable_url_stops_start_up_with_one_clear_line(settings, variable, url):
+    field = "database_url" if variable == "DATABASE_URL" else "redis_url"
+    app = create_app(replace(settings, **{field: url}))
+    with captured_logs("service.app") as records, pytest.raises(ExceptionGroup) as raised:
+        async with api_client(app):
+            pass
+    assert raised.group_contains(
+        StoreStartupError if field == "database_url" else SharedStateStartupError
+    )
+    lines = [r.getMessage() for r in records]
+    assert any(variable in line and "127.0.0.1:1" in line for line in lines), lines
+    assert not any("pw" in line for line in lines), lines
