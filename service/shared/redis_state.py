@@ -36,21 +36,31 @@ def one_retry() -> Retry:
     return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
-# Compare-and-delete / compare-and-extend: only the holder's token touches its lease.
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
+# One round trip each way. Claim: the result if some replica made it, else the lease
+# (SET NX PX, random token) and the document's generation, else nothing (wait).
+_CLAIM = """
+local made = redis.call('get', KEYS[1])
+if made then return {1, made} end
+if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {2, redis.call('get', KEYS[3]) or '0'}
+end
+return {0, ''}
 """
+# Finish: keep the result if the document was not deleted since the claim (its
+# generation is unchanged), release the lease only if it is still ours (compare-and-
+# delete), and wake the waiters.
+_FINISH = """
+if ARGV[2] ~= '' and (redis.call('get', KEYS[2]) or '0') == ARGV[3] then
+  redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[4])
+end
+local released = 0
+if redis.call('get', KEYS[3]) == ARGV[1] then released = redis.call('del', KEYS[3]) end
+redis.call('publish', ARGV[5], ARGV[6])
+return released
+"""
+# Compare-and-extend: only the holder's token renews its lease.
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
-# Keep a result only if its document was not deleted since the work began.
-_KEEP = """
-if (redis.call('get', KEYS[2]) or '0') == ARGV[2] then
-  redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[3])
-  return 1
-end
 return 0
 """
 
@@ -94,9 +104,9 @@ class SharedState:
             retry=one_retry(),
         )
         self.redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
-        self._release = self.redis.register_script(_RELEASE)
+        self._claim = self.redis.register_script(_CLAIM)
+        self._finish = self.redis.register_script(_FINISH)
         self._renew = self.redis.register_script(_RENEW)
-        self._keep = self.redis.register_script(_KEEP)
         self._down_until = 0.0
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -192,12 +202,6 @@ class SharedState:
 
     # -- results and single-flight -------------------------------------------------------
 
-    async def generation(self, doc_id: str) -> str:
-        """How many times the document was deleted (as text); results are kept only
-        under the generation their work began in."""
-        raw = await self.redis.get(generation_key(doc_id))
-        return raw.decode() if raw is not None else "0"
-
     async def run(
         self,
         key: str,
@@ -215,14 +219,17 @@ class SharedState:
             return await work(), False
         try:
             while True:
-                raw = await self.redis.get(result_key(key))
-                if raw is not None:
-                    return decode(raw), True
                 token = secrets.token_hex(16)
-                if await self.redis.set(lock_key(key), token, nx=True, px=self.lease_ms):
+                outcome, value = await self._claim(
+                    keys=[result_key(key), lock_key(key), generation_key(doc_id)],
+                    args=[token, self.lease_ms],
+                )
+                if outcome == 1:
+                    return decode(value), True
+                if outcome == 2:
+                    generation = value.decode()
                     break
                 await self._wait(key)
-            generation = await self.generation(doc_id)
         except UNAVAILABLE as exc:
             self.failed(exc, "sharing work")
             return await work(), False
@@ -239,25 +246,32 @@ class SharedState:
         keep: Callable[[T], bool],
     ) -> T:
         renewal = asyncio.ensure_future(self._keep_lease(key, token))
+        payload = b""
         try:
             result = await work()
             if keep(result):
-                try:
-                    await self._keep(
-                        keys=[result_key(key), generation_key(doc_id)],
-                        args=[encode(result), generation, self.result_ttl_s],
-                    )
-                except UNAVAILABLE as exc:
-                    log.warning("Redis unavailable while keeping a result: %s", exc)
+                payload = encode(result)
             return result
         finally:
             renewal.cancel()
-            try:
-                await self._release(keys=[lock_key(key)], args=[token])
-                await self.redis.publish(DONE_CHANNEL, key)
-            except UNAVAILABLE as exc:
-                # The lease runs out by itself; waiters notice then.
-                log.warning("Redis unavailable while releasing a lease: %s", exc)
+            await self.finish(key, doc_id, token, payload, generation)
+
+    async def finish(
+        self, key: str, doc_id: str, token: str, payload: bytes = b"", generation: str = "0"
+    ) -> bool:
+        """Keep the result (if any, and if its document was not deleted meanwhile),
+        release the lease if it is still this token's, wake the waiters; True if the
+        lease was released."""
+        try:
+            released = await self._finish(
+                keys=[result_key(key), generation_key(doc_id), lock_key(key)],
+                args=[token, payload, generation, self.result_ttl_s, DONE_CHANNEL, key],
+            )
+        except UNAVAILABLE as exc:
+            # The lease runs out by itself; waiters notice then.
+            log.warning("Redis unavailable while finishing %s: %s", key, exc)
+            return False
+        return bool(released)
 
     async def _keep_lease(self, key: str, token: str) -> None:
         """Extend the lease every third of it while the work runs."""

@@ -91,9 +91,10 @@ async def test_a_crashed_leaders_lease_expires_and_a_waiter_takes_over(replicas)
 async def test_only_the_owner_releases_a_lease(replicas):
     state = replicas[0]
     await state.redis.set(lock_key(KEY), "owner", px=10_000)
-    assert await state._release(keys=[lock_key(KEY)], args=["someone-else"]) == 0
+    assert await state.finish(KEY, "doc1", "someone-else") is False
     assert await state.redis.get(lock_key(KEY)) == b"owner"
-    assert await state._release(keys=[lock_key(KEY)], args=["owner"]) == 1
+    assert await state.finish(KEY, "doc1", "owner") is True
+    assert not await state.redis.exists(lock_key(KEY))
 
 
 async def test_a_failed_call_is_not_kept_and_a_waiter_makes_it_again(replicas):
