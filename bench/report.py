@@ -82,14 +82,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         add("1 overhead", "cache hits: req/s c=32 | p50 c=1",
             f"{_fmt(o['cache_hit_rps_c32'])} | {_fmt(o['cache_hit_p50_ms_c1'])} ms")  # fmt: skip
     i = s.get("ingest", {})
-    if i:
+    if i and "skipped" not in i:
         add("2 ingest", f"segment / tiktoken, {i['text_mb']} MB", i["ingest_ratio_to_tiktoken"],
             key="ingest_ratio_to_tiktoken")  # fmt: skip
         add("2 ingest", "  CPU time ratio (all threads)", i.get("ingest_cpu_ratio_to_tiktoken"))
         add("2 ingest", "  segment | tiktoken MB/s",
             f"{_fmt(i['segment_mb_per_s'])} | {_fmt(i['tiktoken_mb_per_s'])}")  # fmt: skip
     r = s.get("repeat", {})
-    if r:
+    if r and "skipped" not in r:
         add("3 repeat", "answer twice: upstream calls", r["repeat_upstream_calls"],
             key="repeat_upstream_calls")  # fmt: skip
         add("3 repeat", "  of which by the repeat", r["repeat_extra_upstream_calls"],
@@ -101,7 +101,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         add("3 repeat", "50 concurrent summaries: calls",
             r["summary_singleflight_upstream_calls"], key="summary_singleflight_upstream_calls")  # fmt: skip
     d = s.get("long_docs", {})
-    if d:
+    if d and "skipped" not in d:
         add("4 long docs", "prompt tokens / article tokens", d["long_doc_token_share"],
             key="long_doc_token_share")  # fmt: skip
         c = d["configs"]
@@ -133,6 +133,22 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     for row in g.get("summaries", []):
         add("6 scaling", f"summary {row['size']}: calls | wall | calls×delay",
             f"{row['model_calls']} | {_fmt(row['wall_s'])} s | {_fmt(row['calls_x_delay_s'])} s")  # fmt: skip
+    h = s.get("shared_state", {})
+    if "skipped" in h:
+        add("7 shared state", "skipped", h["skipped"])
+    elif h:
+        add("7 shared state", "new question p50: embedded | PG+Redis",
+            f"{_fmt(h['new_question_p50_ms_embedded'])} | "
+            f"{_fmt(h['new_question_p50_ms_shared'])} ms")  # fmt: skip
+        add("7 shared state", "  added by PG+Redis (median paired) | ratio",
+            f"{_fmt(h['shared_added_ms_p50'])} ms | {_fmt(h['shared_latency_ratio'])}")  # fmt: skip
+        add("7 shared state", f"cache hits c=32 ({h['load_tool']}): 1 direct | 3 via HAProxy",
+            f"{_fmt(h['cache_hit_rps_1_direct'])} | {_fmt(h['cache_hit_rps_3_haproxy'])} req/s "
+            f"(x{_fmt(h['cache_hit_rps_ratio_3_haproxy_to_1'])})")  # fmt: skip
+        add("7 shared state", "30 identical over 3 replicas: calls",
+            h["cross_replica_singleflight_calls"])  # fmt: skip
+        add("7 shared state", f"rate limit {h['rate_limit']}: admitted",
+            h["cross_replica_rate_limit_admitted"])  # fmt: skip
     return out
 
 
