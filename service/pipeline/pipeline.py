@@ -277,9 +277,10 @@ class Pipeline:
                 return result
 
             cached, shared = await self._flight.run(key, work_and_keep)
-        if not shared:
+        if not shared and not cached.cached:
             return cached
-        # Served without a model call of its own: say so, and still stream the text.
+        # Served without a model call of its own (joined here, or made by another
+        # replica): say so, and still stream the text.
         result = msgspec.structs.replace(cached, cached=True)
         if on_delta is not None and visible(result):
             on_delta(visible(result))

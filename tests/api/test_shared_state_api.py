@@ -5,6 +5,7 @@ shared memory at all."""
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
@@ -16,7 +17,7 @@ from service.domain import document_id
 from service.settings import Settings
 from service.shared.redis_state import SharedStateStartupError
 from service.store.base import StoreStartupError
-from tests.api.helpers import api_client, assert_problem, captured_logs
+from tests.api.helpers import api_client, assert_problem, captured_logs, deltas, parse_sse
 from tests.fakes.upstream import json_reply
 from tests.servers import RedisServer
 
@@ -119,3 +120,24 @@ async def test_an_unreachable_url_stops_start_up_with_one_clear_line(settings, v
     lines = [r.getMessage() for r in records]
     assert any(variable in line and "127.0.0.1:1" in line for line in lines), lines
     assert not any("pw" in line for line in lines), lines
+
+
+async def test_a_result_made_by_another_replica_still_streams_its_text(
+    settings, redis_url, database_url, upstream, sample_article
+):
+    shared = replace(settings, redis_url=redis_url, database_url=database_url)
+    upstream.default = json_reply({"answer": "Dmitry Peskov", "sentence": 17})
+    question = {"question": "Who is the Kremlin spokesperson? (streamed)"}
+    async with AsyncExitStack() as stack:
+        a, b = await _replicas(stack, shared, 2)
+        doc_id = (await a.post("/v1/documents", json={"text": sample_article})).json()["id"]
+        made = await a.post(f"/v1/documents/{doc_id}/answers", json=question)
+        streamed = await b.post(
+            f"/v1/documents/{doc_id}/answers",
+            json=question,
+            headers={"accept": "text/event-stream"},
+        )
+    events = parse_sse(streamed.text)
+    assert deltas(events) == "Dmitry Peskov"
+    assert json.loads(events[-1][1]) == {**made.json(), "cached": True}
+    assert upstream.calls == 1
