@@ -87,8 +87,16 @@ class RedisServer:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        _wait(self._answers, "redis-server", log)
+        self._started("redis-server", log)
         return self
+
+    def _started(self, what: str, log: Path) -> None:
+        """Wait until it answers; stop it if it does not (no server outlives a failure)."""
+        try:
+            _wait(self._answers, what, log)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -173,8 +181,16 @@ class PostgresServer:
                 stderr=subprocess.STDOUT,
                 **self._as_user,  # type: ignore[arg-type]
             )
-        _wait(self._answers, "postgres", log)
+        self._started("postgres", log)
         return self
+
+    def _started(self, what: str, log: Path) -> None:
+        """Wait until it answers; stop it if it does not (no server outlives a failure)."""
+        try:
+            _wait(self._answers, what, log)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT): clients are disconnected, committed data is kept."""
