@@ -6,7 +6,7 @@ UV = $(PYTHON) -m uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test eval lint bench
+.PHONY: install run test test-cluster eval lint bench cluster cluster-stop
 
 # uv comes from PyPI through pip when missing; every dependency is pinned in uv.lock.
 .venv/.synced: pyproject.toml uv.lock
@@ -22,6 +22,17 @@ run: install
 # pytest exits 5 when it collects no tests, which fails this target (and CI).
 test: install
 	$(UV) run --frozen pytest -q
+
+# Three replica processes sharing a real PostgreSQL and Redis (started by the tests).
+test-cluster: install
+	$(UV) run --frozen pytest -q -m cluster tests/cluster
+
+# Redis, PostgreSQL, a model server, 3 replicas (:8101-8103), HAProxy on :8080.
+cluster: install
+	ops/cluster.sh
+
+cluster-stop:
+	ops/cluster-stop.sh
 
 eval: install
 	$(UV) run --frozen python -m evals run --smoke --out evals/reports/latest

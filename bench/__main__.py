@@ -11,16 +11,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import breakdown, embedded, ingest, long_docs, overhead, repeat, report, scaling
+from bench import (
+    breakdown,
+    embedded,
+    ingest,
+    long_docs,
+    overhead,
+    repeat,
+    report,
+    scaling,
+    shared_state,
+)
 from bench.common import RESULTS_DIR, load_average, machine_info
 from bench.inprocess import scripted_upstream
 from bench.load import wrk_available
 from bench.upstream import nagle_stall_ms
 from tests.fakes.upstream import ScriptedUpstream
 
-SECTIONS = ("overhead", "ingest", "repeat", "long_docs", "embedded", "scaling")
+SECTIONS = ("overhead", "ingest", "repeat", "long_docs", "embedded", "scaling", "shared_state")
 # Not measured in --quick mode unless asked for by --only: they start servers or the model.
-SLOW_SECTIONS = ("overhead", "embedded")
+SLOW_SECTIONS = ("overhead", "embedded", "shared_state")
 # Headline figures copied to the top level of the JSON (section, key).
 HEADLINES = (
     ("overhead", "service_overhead_ratio"),
@@ -48,6 +58,10 @@ HEADLINES = (
     ("embedded", "summary_total_median_s"),
     ("embedded", "answers_per_minute"),
     ("scaling", "ingest_s_per_mb_spread"),
+    ("shared_state", "shared_added_ms_p50"),
+    ("shared_state", "cache_hit_rps_ratio_3_haproxy_to_1"),
+    ("shared_state", "cross_replica_singleflight_calls"),
+    ("shared_state", "cross_replica_rate_limit_admitted"),
 )
 
 
@@ -122,6 +136,9 @@ def run_section(name: str, args: argparse.Namespace, upstream: ScriptedUpstream)
         return embedded.run()
     if name == "scaling":
         return asyncio.run(scaling.run(upstream, quick))
+    if name == "shared_state":
+        tool = args.load_tool or ("wrk" if wrk_available() else "httpx")
+        return shared_state.run(upstream, quick, args.duration, tool)
     raise ValueError(name)
 
 

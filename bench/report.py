@@ -159,6 +159,22 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     for row in g.get("summaries", []):
         add("6 scaling", f"summary {row['size']}: calls | wall | calls×delay",
             f"{row['model_calls']} | {_fmt(row['wall_s'])} s | {_fmt(row['calls_x_delay_s'])} s")  # fmt: skip
+    h = s.get("shared_state", {})
+    if "skipped" in h:
+        add("7 shared state", "skipped", h["skipped"])
+    elif h:
+        add("7 shared state", "new question p50: embedded | PG+Redis",
+            f"{_fmt(h['new_question_p50_ms_embedded'])} | "
+            f"{_fmt(h['new_question_p50_ms_shared'])} ms")  # fmt: skip
+        add("7 shared state", "  added by PG+Redis (median paired) | ratio",
+            f"{_fmt(h['shared_added_ms_p50'])} ms | {_fmt(h['shared_latency_ratio'])}")  # fmt: skip
+        add("7 shared state", f"cache hits c=32 ({h['load_tool']}): 1 direct | 3 via HAProxy",
+            f"{_fmt(h['cache_hit_rps_1_direct'])} | {_fmt(h['cache_hit_rps_3_haproxy'])} req/s "
+            f"(x{_fmt(h['cache_hit_rps_ratio_3_haproxy_to_1'])})")  # fmt: skip
+        add("7 shared state", "30 identical over 3 replicas: calls",
+            h["cross_replica_singleflight_calls"])  # fmt: skip
+        add("7 shared state", f"rate limit {h['rate_limit']}: admitted",
+            h["cross_replica_rate_limit_admitted"])  # fmt: skip
     return out
 
 

@@ -36,7 +36,10 @@ from service.observability import tracing
 from service.observability.metrics import set_breaker_state
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
+from service.shared.redis_state import SharedState, SharedStateStartupError
+from service.store.base import Documents, StoreStartupError
 from service.store.documents import DocumentStore
+from service.store.postgres import PostgresDocumentStore
 from service.web import WEB_ROUTES, OfflineSwaggerPlugin
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -80,26 +83,56 @@ def api_key_guard(keys: frozenset[str]) -> Guard:
     return require_api_key
 
 
+def open_store(settings: Settings) -> Documents:
+    """PostgreSQL when DATABASE_URL is set (replicas share it), else the SQLite file."""
+    cache_bytes = (settings.memory_cache_mb << 20) // 2
+    if settings.database_url:
+        return PostgresDocumentStore(
+            settings.database_url, settings.database_pool_size, cache_bytes=cache_bytes
+        )
+    return DocumentStore(settings.database_path, cache_bytes=cache_bytes)
+
+
+def shared_state(settings: Settings) -> SharedState | None:
+    """The Redis-backed state replicas share, when REDIS_URL is set."""
+    if not settings.redis_url:
+        return None
+    return SharedState(
+        settings.redis_url,
+        on_failure=settings.redis_unavailable,
+        pool_size=settings.redis_pool_size,
+        lease_s=settings.single_flight_lease_s,
+        result_ttl_s=settings.shared_result_ttl_s,
+    )
+
+
 def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Litestar:
     """The application; `llm` overrides the model the settings describe (tests)."""
     settings = settings or Settings.from_env()
     guards: list[Guard] = [require_json]
     if settings.api_keys:
         guards.append(api_key_guard(settings.api_keys))
+    shared = shared_state(settings)
     limiter = None
     if settings.rate_limit:
         # After the key check, so only valid keys are counted.
-        limiter = RateLimiter(settings.rate_limit, per_key=bool(settings.api_keys))
+        limiter = RateLimiter(settings.rate_limit, per_key=bool(settings.api_keys), shared=shared)
         guards.append(limiter.guard)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            store = DocumentStore(
-                settings.database_path, cache_bytes=(settings.memory_cache_mb << 20) // 2
-            )
-            await store.open()
-            stack.push_async_callback(store.close)
+            store = open_store(settings)
+            try:
+                await store.open()
+                stack.push_async_callback(store.close)
+                if shared is not None:
+                    await shared.open()
+                    stack.push_async_callback(shared.close)
+            except (StoreStartupError, SharedStateStartupError) as exc:
+                # One clear line (variable, host) before the server's own traceback.
+                log.error("cannot start: %s", exc)
+                raise
             try:
                 model = (
                     llm if llm is not None else await stack.enter_async_context(open_llm(settings))
@@ -115,8 +148,10 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
                 stack.callback(tracing.shutdown_tracing)
             app.state.settings = settings
             app.state.store = store
-            app.state.pipeline = Pipeline(model, settings)
-            set_breaker_state(app.state.pipeline.circuit_state() or "closed")
+            app.state.pipeline = pipeline = Pipeline(model, settings, shared)
+            set_breaker_state(pipeline.circuit_state() or "closed")
+            # Deletes made through other replicas drop this replica's cached results.
+            store.on_delete(pipeline.forget)
             yield
 
     app = Litestar(

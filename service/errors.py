@@ -76,3 +76,15 @@ class RateLimited(ServiceError):
     status_code = 429
     problem_type = "rate-limited"
     title = "Rate limit exceeded"
+
+
+class StorageUnavailable(ServiceError):
+    status_code = 503
+    problem_type = "storage-unavailable"
+    title = "Document storage unavailable"
+
+
+class SharedStateUnavailable(ServiceError):
+    status_code = 503
+    problem_type = "shared-state-unavailable"
+    title = "Shared state unavailable"

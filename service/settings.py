@@ -22,6 +22,7 @@ from limits import parse_many
 StructuredOutput = Literal["auto", "json_schema", "json_object", "off"]
 SummaryMode = Literal["abstractive", "extractive"]
 LogFormat = Literal["text", "json"]
+RedisUnavailable = Literal["local", "refuse"]
 
 
 def setting(
@@ -214,6 +215,45 @@ class Settings:
         "(joining identical work in flight is always allowed)",
     )
 
+    # -- replicas: shared state ------------------------------------------------------------
+    database_url: str | None = setting(
+        "DATABASE_URL",
+        None,
+        "`postgresql://user:pass@host:5432/db`: documents in PostgreSQL, shared by every "
+        "replica (schema created and migrated at start-up; a delete reaches every replica "
+        "by `NOTIFY`) instead of the `DATABASE_PATH` file",
+        shown_default="unset (SQLite)",
+    )
+    database_pool_size: int = setting(
+        "DATABASE_POOL_SIZE", 10, "PostgreSQL connections each replica keeps at most"
+    )
+    redis_url: str | None = setting(
+        "REDIS_URL",
+        None,
+        "`redis://host:6379/0` (`rediss://` for TLS; Valkey works too): results, "
+        "single-flight and `RATE_LIMIT` counters shared by every replica",
+        shown_default="unset (per process)",
+    )
+    redis_unavailable: RedisUnavailable = setting(
+        "REDIS_UNAVAILABLE",
+        "local",
+        "when Redis stops answering mid-run: `local` carries on per process (own cache, "
+        "single-flight and rate counters, a warning logged) until it is back; `refuse` "
+        "answers `503` `shared-state-unavailable` instead. Either way never a `500`",
+    )
+    redis_pool_size: int = setting(
+        "REDIS_POOL_SIZE", 32, "Redis connections each replica keeps at most"
+    )
+    single_flight_lease_s: float = setting(
+        "SINGLE_FLIGHT_LEASE",
+        10.0,
+        "seconds a replica's claim on a model call lasts unless renewed (every third of "
+        "it while the call runs): after a replica dies, others take over within this",
+    )
+    shared_result_ttl_s: int = setting(
+        "SHARED_RESULT_TTL", 86_400, "seconds a result stays in Redis after it was made"
+    )
+
     # -- access ----------------------------------------------------------------------------
     api_keys: frozenset[str] = setting(
         "API_KEYS",
@@ -230,7 +270,8 @@ class Settings:
         None,
         "requests each API key (each client address without keys) may make to `/v1/`, in "
         "[`limits`](https://limits.readthedocs.io) notation: `60/minute`, "
-        "`10/second;1000/day`; over it `429` with `Retry-After`. Counted per process",
+        "`10/second;1000/day`; over it `429` with `Retry-After`. Counted per process, or in "
+        "Redis across replicas with `REDIS_URL`",
         shown_default="unset (none)",
     )
     cors_origins: tuple[str, ...] = setting(
@@ -323,6 +364,14 @@ class Settings:
                 raise ValueError(
                     f"RATE_LIMIT: expected e.g. 60/minute or 10/second;1000/day ({exc})"
                 ) from exc
+        for name, url, schemes in (
+            ("DATABASE_URL", self.database_url, ("postgresql", "postgres")),
+            ("REDIS_URL", self.redis_url, ("redis", "rediss", "unix")),
+        ):
+            if url is not None and url.partition("://")[0] not in schemes:
+                raise ValueError(f"{name}: expected {schemes[0]}://..., got {url.split(':')[0]}:")
+        if self.single_flight_lease_s <= 0:
+            raise ValueError("SINGLE_FLIGHT_LEASE must be a positive number of seconds")
         if self.llm_replay and self.llm_cache_dir is None:
             raise ValueError("LLM_REPLAY needs LLM_CACHE_DIR")
         if self.prometheus_multiproc_dir is not None and not self.prometheus_multiproc_dir.is_dir():

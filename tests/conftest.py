@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from service.app import create_app
 from service.settings import Settings
 from tests.api.helpers import api_client
 from tests.fakes.upstream import ScriptedUpstream
+from tests.servers import PostgresServer, RedisServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
@@ -107,3 +110,37 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app (real openai client) talking to the scripted upstream."""
     async with api_client(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server for the session (fails, never skips, when not installed)."""
+    server = RedisServer().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the session, run as the `postgres` user under root."""
+    server = PostgresServer().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    with socket.create_connection(("127.0.0.1", redis_server.port), timeout=5) as sock:
+        sock.sendall(b"FLUSHALL\r\n")
+        assert sock.recv(16).startswith(b"+OK")
+    return redis_server.url
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's PostgreSQL."""
+    return postgres_server.create_database(f"test_{os.getpid()}_{next(_databases)}")

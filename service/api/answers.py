@@ -17,7 +17,7 @@ from service.errors import InvalidInput
 from service.pipeline.ingest import check_question, ingest
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
-from service.store.documents import DocumentStore
+from service.store.base import Documents
 
 
 class AnswerController(Controller):
@@ -36,7 +36,7 @@ class AnswerController(Controller):
         request: Request[Any, Any, Any],
         document_id: FromPath[str],
         data: JSONBody[AnswerRequest],
-        store: NamedDependency[DocumentStore],
+        store: NamedDependency[Documents],
         pipeline: NamedDependency[Pipeline],
         settings: NamedDependency[Settings],
     ) -> Answer:
@@ -59,7 +59,7 @@ class AnswerController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[AskRequest],
-        store: NamedDependency[DocumentStore],
+        store: NamedDependency[Documents],
         pipeline: NamedDependency[Pipeline],
         settings: NamedDependency[Settings],
     ) -> Answer:

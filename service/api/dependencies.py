@@ -6,10 +6,10 @@ from litestar.datastructures import State
 
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
-from service.store.documents import DocumentStore
+from service.store.base import Documents
 
 
-def provide_store(state: State) -> DocumentStore:
+def provide_store(state: State) -> Documents:
     return state.store  # type: ignore[no-any-return]
 
 

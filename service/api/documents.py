@@ -25,10 +25,10 @@ from service.errors import DocumentNotFound, InvalidCursor
 from service.pipeline.ingest import ingest
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
-from service.store.documents import DocumentStore
+from service.store.base import Documents
 
 
-async def load_document(store: NamedDependency[DocumentStore], document_id: str) -> Document:
+async def load_document(store: NamedDependency[Documents], document_id: str) -> Document:
     """The stored document, or a 404 problem."""
     document = await store.get(document_id)
     if document is None:
@@ -73,7 +73,7 @@ class DocumentController(Controller):
     async def create(
         self,
         data: JSONBody[DocumentIn],
-        store: NamedDependency[DocumentStore],
+        store: NamedDependency[Documents],
         settings: NamedDependency[Settings],
     ) -> Response[DocumentOut]:
         document, created = await ingest(store, settings, data.text, data.title, data.url)
@@ -89,7 +89,7 @@ class DocumentController(Controller):
     )
     async def newest_first(
         self,
-        store: NamedDependency[DocumentStore],
+        store: NamedDependency[Documents],
         limit: Annotated[
             int,
             Parameter(ge=1, le=PAGE_LIMIT_MAX, description="Documents per page (at most 100)."),
@@ -116,7 +116,7 @@ class DocumentController(Controller):
         summary="Read a stored article with its sentence spans",
     )
     async def read(
-        self, document_id: FromPath[str], store: NamedDependency[DocumentStore]
+        self, document_id: FromPath[str], store: NamedDependency[Documents]
     ) -> DocumentDetail:
         return DocumentDetail.of(await load_document(store, document_id))
 
@@ -129,9 +129,13 @@ class DocumentController(Controller):
     async def remove(
         self,
         document_id: FromPath[str],
-        store: NamedDependency[DocumentStore],
+        store: NamedDependency[Documents],
         pipeline: NamedDependency[Pipeline],
     ) -> None:
+        # Shared results go before the row (so a refused Redis leaves the document
+        # whole) and again after it (a result finished in between).
+        await pipeline.forget_shared(document_id)
         if not await store.delete(document_id):
             raise DocumentNotFound(f"no document with id {document_id!r}")
         pipeline.forget(document_id)
+        await pipeline.forget_shared(document_id)

@@ -12,7 +12,7 @@ from service.api.openapi import per_method
 from service.observability.metrics import CONTENT_TYPE, exposition, set_breaker_state
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
-from service.store.documents import DocumentStore
+from service.store.base import Documents
 
 
 @route(
@@ -41,7 +41,7 @@ async def healthz() -> dict[str, str]:
     security=[{}],
 )
 async def readyz(
-    pipeline: NamedDependency[Pipeline], store: NamedDependency[DocumentStore]
+    pipeline: NamedDependency[Pipeline], store: NamedDependency[Documents]
 ) -> Response[dict[str, Any]]:
     model = await pipeline.readiness()
     store_ok, store_detail = await store.check()

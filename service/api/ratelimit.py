@@ -1,5 +1,6 @@
 """Per-client request limits (RATE_LIMIT), counted per API key, or per client address
-when the API is open. Moving windows from the `limits` library, kept in memory."""
+when the API is open. Moving windows from the `limits` library, kept in memory, or in
+Redis (REDIS_URL) so that replicas count together."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import time
 from typing import Any, NoReturn
 
 from limits import RateLimitItem, WindowStats, parse_many
-from limits.aio.storage import MemoryStorage
+from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Message, Scope
 
 from service.errors import RateLimited
+from service.shared.redis_state import UNAVAILABLE, SharedState, one_retry
 
 _STATE_KEY = "rate_limit_headers"
 
@@ -25,10 +28,40 @@ class RateLimiter:
     """A guard that counts /v1/ requests per client and refuses those over the limit
     with 429 + Retry-After; every counted response carries RateLimit-* headers."""
 
-    def __init__(self, spec: str, *, per_key: bool) -> None:
+    def __init__(self, spec: str, *, per_key: bool, shared: SharedState | None = None) -> None:
         self._items: list[RateLimitItem] = parse_many(spec)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared = shared
+        self._redis: MovingWindowRateLimiter | None = None
+        if shared is not None:
+            # The limits library's own Redis storage (redis-py under it); its Lua
+            # scripts count and check in one step, so replicas admit exactly the limit.
+            storage = RedisStorage(
+                "async+" + shared.url,
+                implementation="redispy",
+                wrap_exceptions=True,
+                socket_timeout=2.0,
+                socket_connect_timeout=2.0,
+                retry=one_retry(),
+            )
+            self._redis = MovingWindowRateLimiter(storage)
         self._per_key = per_key
+
+    async def guard(
+        self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        """Count against Redis when it is there; per process when it is not and
+        REDIS_UNAVAILABLE=local (under `refuse`, 503)."""
+        if self._redis is None or self._shared is None:
+            return await self._count(self._local, connection)
+        if self._shared.usable():
+            try:
+                return await self._count(self._redis, connection)
+            except (StorageError, *UNAVAILABLE) as exc:
+                self._shared.failed(exc, "counting a request")
+        else:
+            self._shared.unusable()
+        return await self._count(self._local, connection)
 
     def client(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         """Whom a request counts against. Keys are hashed so no raw key sits in memory
@@ -39,27 +72,32 @@ class RateLimiter:
             return "key:" + hashlib.sha256(token.encode()).hexdigest()[:24]
         return "addr:" + (connection.client.host if connection.client else "unknown")
 
-    async def guard(
-        self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    async def _count(
+        self, limiter: MovingWindowRateLimiter, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
         if not connection.scope["path"].startswith("/v1/"):
             return  # health probes, the page and the schema are not counted
         client = self.client(connection)
-        # Test every limit before counting against any, so a refused request costs nothing;
-        # hit() re-checks, in case a concurrent request took the last slot in between.
+        # With several limits, test every one before counting against any, so a refused
+        # request costs nothing; hit() re-checks, in case a concurrent request took the
+        # last slot in between. One limit: hit() alone checks and counts (a round trip
+        # less with Redis).
+        if len(self._items) > 1:
+            for item in self._items:
+                if not await limiter.test(item, client):
+                    await self._refuse(limiter, item, client)
         for item in self._items:
-            if not await self._limiter.test(item, client):
-                await self._refuse(item, client)
-        for item in self._items:
-            if not await self._limiter.hit(item, client):
-                await self._refuse(item, client)
+            if not await limiter.hit(item, client):
+                await self._refuse(limiter, item, client)
         # Report the limit closest to running out.
-        stats = [(await self._limiter.get_window_stats(i, client), i) for i in self._items]
+        stats = [(await limiter.get_window_stats(i, client), i) for i in self._items]
         state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
         state[_STATE_KEY] = _headers(*min(stats, key=lambda pair: pair[0].remaining))
 
-    async def _refuse(self, item: RateLimitItem, client: str) -> NoReturn:
-        headers = _headers(await self._limiter.get_window_stats(item, client), item)
+    async def _refuse(
+        self, limiter: MovingWindowRateLimiter, item: RateLimitItem, client: str
+    ) -> NoReturn:
+        headers = _headers(await limiter.get_window_stats(item, client), item)
         headers["Retry-After"] = headers["RateLimit-Reset"]
         raise RateLimited(
             f"more than {item} for this {'API key' if self._per_key else 'client'}; "

@@ -16,7 +16,7 @@ from service.domain import Summary, SummaryOptions
 from service.pipeline.ingest import check_field, ingest
 from service.pipeline.pipeline import Pipeline
 from service.settings import Settings
-from service.store.documents import DocumentStore
+from service.store.base import Documents
 
 
 class SummaryController(Controller):
@@ -35,7 +35,7 @@ class SummaryController(Controller):
         request: Request[Any, Any, Any],
         document_id: FromPath[str],
         data: JSONBody[SummaryRequest],
-        store: NamedDependency[DocumentStore],
+        store: NamedDependency[Documents],
         pipeline: NamedDependency[Pipeline],
     ) -> Summary:
         document = await load_document(store, document_id)
@@ -54,7 +54,7 @@ class SummaryController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[SummarizeRequest],
-        store: NamedDependency[DocumentStore],
+        store: NamedDependency[Documents],
         pipeline: NamedDependency[Pipeline],
         settings: NamedDependency[Settings],
     ) -> Summary:

@@ -12,7 +12,7 @@ from service.domain import Document, document_id
 from service.errors import InvalidInput, TextTooLarge
 from service.retrieval.dense import embed_passages
 from service.settings import Settings
-from service.store.documents import DocumentStore
+from service.store.base import Documents
 from service.text import segment
 
 # Control characters other than tab, newline and carriage return mark binary data.
@@ -96,7 +96,7 @@ def make_document(
 
 
 async def ingest(
-    store: DocumentStore,
+    store: Documents,
     settings: Settings,
     text: str,
     title: str | None = None,

@@ -32,6 +32,7 @@ from service.pipeline.degraded import degraded_answer, degraded_summary
 from service.pipeline.summarize import ProgressCallback, summarize_document, summary_prompt_version
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings
+from service.shared.redis_state import SharedState
 
 log = logging.getLogger(__name__)
 Result = Summary | Answer
@@ -59,8 +60,12 @@ def normalize_question(question: str) -> str:
 class Pipeline:
     """Summaries and answers for stored documents; identical requests reach the model once."""
 
-    def __init__(self, llm: LLM, settings: Settings) -> None:
+    def __init__(self, llm: LLM, settings: Settings, shared: SharedState | None = None) -> None:
         self.llm = llm
+        # With REDIS_URL: results and single-flight across replicas, behind the
+        # in-process ones (which keep one process's identical requests to one Redis
+        # round trip).
+        self._shared = shared
         self._settings = settings
         budget = settings.memory_cache_mb << 20
         # The memory budget is shared out: indexes (which hold their document) take
@@ -108,10 +113,25 @@ class Pipeline:
         index, _ = await self._index_flight.run(document.id, build)
         return index
 
+    async def forget_shared(self, document_id: str) -> None:
+        """Drop a deleted document's results from the cache replicas share (called
+        before the delete, so `refuse` can still refuse it, and after)."""
+        if self._shared is not None:
+            if not self._shared.usable():
+                self._shared.unusable()
+                return
+            await self._shared.forget_document(document_id)
+
     def forget(self, document_id: str) -> None:
         """Drop everything cached for a deleted document (and keep work in flight from
-        caching what it finishes)."""
+        caching what it finishes); `"*"` drops every result and index."""
         self._deletions += 1
+        if document_id == "*":
+            self._indexes.pop_where(lambda _: True)
+            self._results.pop_where(lambda _: True)
+            self._flight.detach_where(lambda _: True)
+            self._index_flight.detach_where(lambda _: True)
+            return
         self._indexes.pop(document_id)
         prefix = f"{document_id}|"
         self._results.pop_where(lambda key: key.startswith(prefix))
@@ -156,7 +176,9 @@ class Pipeline:
                 lambda: degraded_summary(index, options),
             )
 
-        result = await self._cached_or_run("summary", key, work, on_delta, _summary_text)
+        result = await self._cached_or_run(
+            "summary", document, key, work, on_delta, _summary_text, Summary
+        )
         assert isinstance(result, Summary)
         return result
 
@@ -207,7 +229,9 @@ class Pipeline:
                     ),
                 )
 
-        result = await self._cached_or_run("answer", key, work, on_delta, _answer_text)
+        result = await self._cached_or_run(
+            "answer", document, key, work, on_delta, _answer_text, Answer
+        )
         assert isinstance(result, Answer)
         return result
 
@@ -248,10 +272,12 @@ class Pipeline:
     async def _cached_or_run(
         self,
         use: str,
+        document: Document,
         key: str,
         work: Callable[[], Awaitable[Result]],
         on_delta: DeltaCallback | None,
         visible: Callable[[Result], str],
+        kind: type[Summary] | type[Answer],
     ) -> Result:
         cached = self._results.get(key)
         shared = cached is not None
@@ -266,7 +292,19 @@ class Pipeline:
                 # Cached inside the shared task: a caller that disconnects does not stop
                 # the result from reaching the cache. Degraded results never do, nor
                 # results of a document deleted meanwhile.
-                result = await work()
+                if self._shared is None:
+                    result = await work()
+                else:
+                    result, elsewhere = await self._shared.run(
+                        key,
+                        document.id,
+                        work,
+                        msgspec.json.encode,
+                        lambda raw: msgspec.json.decode(raw, type=kind),
+                        keep=lambda made: not made.degraded,
+                    )
+                    if elsewhere:  # another replica's model call made it
+                        result = msgspec.structs.replace(result, cached=True)
                 if result.degraded:
                     metrics.DEGRADED_RESULTS.labels(use).inc()
                 elif deletions == self._deletions:
@@ -276,9 +314,10 @@ class Pipeline:
             if joining:
                 metrics.SINGLE_FLIGHT_JOINS.labels(use).inc()
             cached, shared = await self._flight.run(key, work_and_keep)
-        if not shared:
+        if not shared and not cached.cached:
             return cached
-        # Served without a model call of its own: say so, and still stream the text.
+        # Served without a model call of its own (joined here, or made by another
+        # replica): say so, and still stream the text.
         result = msgspec.structs.replace(cached, cached=True)
         if on_delta is not None and visible(result):
             on_delta(visible(result))

@@ -1,4 +1,6 @@
-"""Document persistence: SQLite (WAL, one transaction per write) with an LRU in front."""
+"""Document persistence: SQLite (WAL, one transaction per write) with an LRU in front.
+
+The embedded default; service/store/postgres.py is the shared one for replicas."""
 
 from __future__ import annotations
 
@@ -6,8 +8,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
@@ -16,6 +17,7 @@ import msgspec
 from service.domain import Document, Segmentation
 from service.lru import LRU
 from service.observability.metrics import DOCUMENTS_DELETED, DOCUMENTS_STORED
+from service.store.base import ListedDocument
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -39,17 +41,6 @@ _LISTING = "SELECT id, title, url, chars, created_at FROM documents"
 _NEWEST_FIRST = " ORDER BY created_at DESC, id DESC LIMIT ?"
 
 
-@dataclass(frozen=True, slots=True)
-class ListedDocument:
-    """A stored document as a listing shows it (no text, no segmentation)."""
-
-    id: str
-    title: str | None
-    url: str | None
-    chars: int
-    created_at: str
-
-
 _INCREMENTAL = 2  # PRAGMA auto_vacuum value
 # 1024 pages of 4 KiB: reclaim once 4 MiB are free, not after every small delete.
 _RECLAIM_PAGES = 1024
@@ -57,7 +48,7 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Segmentation)
 
 
-class _KeyedLocks:
+class KeyedLocks:
     """One asyncio lock per key, existing only while someone holds or waits for it."""
 
     def __init__(self) -> None:
@@ -92,7 +83,7 @@ class DocumentStore:
         self._path = path
         self._lock = threading.Lock()
         self._cache: LRU[Document] = LRU(cache_items, cache_bytes, Document.approx_bytes)
-        self._ids = _KeyedLocks()
+        self._ids = KeyedLocks()
         self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -277,3 +268,7 @@ class DocumentStore:
             return int(pages), int(free)
 
         return await anyio.to_thread.run_sync(read)
+
+    def on_delete(self, callback: Callable[[str], None]) -> None:
+        """One process owns the file: every delete goes through this store, so there is
+        nothing from elsewhere to report."""

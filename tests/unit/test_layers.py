@@ -15,7 +15,7 @@ LAYERS = [
     {"service.observability"},  # request ids, logs, metrics, traces: reported to from anywhere
     {"service.settings", "service.errors", "service.domain", "service.lru"},
     {"service.text"},
-    {"service.retrieval", "service.store"},
+    {"service.retrieval", "service.store", "service.shared"},
     {"service.grounding", "service.llm"},
     {"service.prompts"},
     {"service.pipeline"},

@@ -1,0 +1,1 @@
+"""State shared by replicas of the service (Redis)."""
