@@ -107,3 +107,30 @@ async def test_a_stopped_database_is_a_503_and_everything_comes_back_with_it():
     finally:
         await store.close()
         server.cleanup()
+
+
+async def test_the_listing_pages_newest_first_and_the_store_answers_readiness(database_url):
+    store = await _opened(database_url)
+    try:
+        mine = [
+            _document(f"Listing test article number {i}. It has two sentences.") for i in range(5)
+        ]
+        for document in mine:
+            await store.add(document)
+        seen, after = [], None
+        while True:
+            page = await store.newest(2, after)
+            seen.extend(page)
+            if len(page) < 2:
+                break
+            after = (page[-1].created_at, page[-1].id)
+        keys = [(d.created_at, d.id) for d in seen]
+        assert keys == sorted(keys, reverse=True) and len(set(keys)) == len(keys)
+        listed = {d.id: d for d in seen}
+        for document in mine:
+            assert listed[document.id].chars == len(document.text)
+            assert listed[document.id].title == "A title"
+        assert (await store.check())[0] is True
+    finally:
+        await store.close()
+    assert (await store.check())[0] is False
