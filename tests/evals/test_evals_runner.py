@@ -53,6 +53,9 @@ def scripted_env(upstream, tmp_path, monkeypatch):
     monkeypatch.setenv("LLM_MODEL", "scripted")
     monkeypatch.setenv("LLM_CACHE_DIR", str(tmp_path / "recordings"))
     monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+    # Scored as the service returns them: no answer withheld by the calibrated
+    # threshold (the runner's trade-off tests set their own).
+    monkeypatch.setenv("ANSWERABILITY_THRESHOLD", "0")
     return upstream
 
 
