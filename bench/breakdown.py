@@ -60,6 +60,7 @@ class InstantLLM:
         max_tokens: int,
         schema: OutputSchema | None = None,
         on_delta: DeltaCallback | None = None,
+        top_logprobs: int = 0,
     ) -> Completion:
         return Completion(content=REPLY, model=self.model, prompt_tokens=1, completion_tokens=1)
 

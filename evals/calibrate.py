@@ -140,6 +140,7 @@ async def collect(items: list[tuple[EvalDocument, QACase]], out: Path) -> list[S
                     dense=settings.dense_retrieval,
                     whole_article_tokens=settings.answer_whole_article_tokens,
                     min_answerability=0.0,
+                    check=settings.answer_check,
                 )
                 golds = [a.text for a in question.answers] if question.answerable else []
                 record = {
@@ -179,6 +180,9 @@ def fit(
 
     answered = [s for s in samples if s.features is not None]
     names = sorted(set(answered[0].features or {}) - leave_out)
+    # A feature some answers lack (the check, when the endpoint gave no logprobs for
+    # them) leaves those answers out of this model.
+    answered = [s for s in answered if s.features and set(names) <= set(s.features)]
     x = np.array([[s.features[n] for n in names] for s in answered if s.features])
     y = np.array([s.answerable and s.f1 >= CORRECT_F1 for s in answered])
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
@@ -223,8 +227,18 @@ def tradeoff(samples: list[Sample], scores: dict[str, float]) -> list[dict[str, 
 
 
 def choose(curve: list[dict[str, float]]) -> dict[str, float]:
-    """The threshold with the best overall F1 (ties: the lower threshold)."""
-    return max(curve, key=lambda point: (round(point["f1"], 4), -point["threshold"]))
+    """The threshold that serves both kinds of question best: the highest of the worse
+    of HasAns F1 and NoAns accuracy (a right answer and an honest "not in the article"
+    both matter; the best overall F1 alone can sit at a lopsided point). Ties: the
+    better overall F1, then the lower threshold."""
+    return max(
+        curve,
+        key=lambda point: (
+            round(min(point["HasAns_f1"], point["NoAns_accuracy"]), 4),
+            round(point["f1"], 4),
+            -point["threshold"],
+        ),
+    )
 
 
 def _rounded(fitted: dict[str, Any]) -> dict[str, Any]:
@@ -236,21 +250,29 @@ def _rounded(fitted: dict[str, Any]) -> dict[str, Any]:
 
 def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -> dict[str, Any]:
     """Collect, fit, choose; write the weights (with provenance) and the curve."""
-    from service.grounding.answerability import DENSE_FEATURES
+    from service.grounding.answerability import CHECK_FEATURES, DENSE_FEATURES
     from service.pipeline.answer import answer_prompt_version
     from service.settings import Settings
 
     out_dir.mkdir(parents=True, exist_ok=True)
     items = pool(limit, seed)
     samples = asyncio.run(collect(items, out_dir / "samples.jsonl"))
-    fitted = fit(samples)
-    # The same answers scored without the dense features: the model the service uses
-    # with DENSE_RETRIEVAL=0 (its ranks came from hybrid evidence, a small mismatch).
-    lexical = fit(samples, leave_out=DENSE_FEATURES)
-    curve = tradeoff(samples, fitted["held_out"])
+    checked = any(s.features and set(s.features) >= CHECK_FEATURES for s in samples)
+    # One model per set of signals the service may have: the same answers scored
+    # without the dense features are the model it uses with DENSE_RETRIEVAL=0 (their
+    # ranks came from hybrid evidence, a small mismatch), and without the check's
+    # probability the one for ANSWER_CHECK=0 or an endpoint without logprobs.
+    unchecked = fit(samples, leave_out=CHECK_FEATURES)
+    lexical = fit(samples, leave_out=DENSE_FEATURES | CHECK_FEATURES)
+    fitted = fit(samples) if checked else unchecked
+    lexical_checked = fit(samples, leave_out=DENSE_FEATURES) if checked else None
+    settings = Settings.from_env()
+    # The threshold is chosen for the model the default settings score with.
+    default = fitted if settings.answer_check else unchecked
+    curve = tradeoff(samples, default["held_out"])
     chosen = choose(curve)
     lexical_chosen = choose(tradeoff(samples, lexical["held_out"]))
-    settings = Settings.from_env()
+    checked_chosen = choose(tradeoff(samples, fitted["held_out"]))
     model = settings.llm_model or settings.embedded_model
     provenance = {
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -263,18 +285,22 @@ def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -
         "answerable": sum(s.answerable for s in samples),
         "data": "shared/data SQuAD 2.0 dev paragraphs + articles, minus the smoke suite's cases",
         "target": f"answer right (SQuAD F1 >= {CORRECT_F1})",
-        "cv_auc_correct": round(fitted["cv_auc_correct"], 4),
-        "cv_auc_answerable": round(fitted["cv_auc_answerable"], 4),
+        "answer_check": settings.answer_check,
+        "cv_auc_correct": round(default["cv_auc_correct"], 4),
+        "cv_auc_answerable": round(default["cv_auc_answerable"], 4),
         "threshold": chosen["threshold"],
         "at_threshold": {k: round(v, 4) for k, v in chosen.items()},
         "lexical_cv_auc_correct": round(lexical["cv_auc_correct"], 4),
         "lexical_at_threshold": {k: round(v, 4) for k, v in lexical_chosen.items()},
     }
-    weights = {
-        "dense": _rounded(fitted),
-        "lexical": _rounded(lexical),
-        "provenance": provenance,
-    }
+    if checked:
+        provenance["checked_cv_auc_correct"] = round(fitted["cv_auc_correct"], 4)
+        provenance["checked_at_threshold"] = {k: round(v, 4) for k, v in checked_chosen.items()}
+    weights: dict[str, Any] = {"dense": _rounded(unchecked), "lexical": _rounded(lexical)}
+    if checked and lexical_checked is not None:
+        weights["dense_checked"] = _rounded(fitted)
+        weights["lexical_checked"] = _rounded(lexical_checked)
+    weights["provenance"] = provenance
     weights_file.write_text(json.dumps(weights, indent=2) + "\n", "utf-8")
     (out_dir / "curve.json").write_text(json.dumps(curve, indent=2) + "\n", "utf-8")
     return {"provenance": provenance, "curve": curve}

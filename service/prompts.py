@@ -52,6 +52,12 @@ class Prompt:
             {"role": "user", "content": self.user.format_map(text)},
         ]
 
+    def follow_up(self, **values: object) -> ChatMessage:
+        """The user template alone, as the next turn of a conversation another prompt
+        started (its system template is empty): the server reuses the conversation's
+        cached prefix."""
+        return self.render(**values)[1]
+
 
 def parse_prompt(raw: str) -> Prompt:
     """Parse and check one prompt file's text."""

@@ -186,9 +186,18 @@ class Settings:
         "rank sentences by BM25 and dense embeddings together (multilingual-e5-small, "
         "bundled); `0`: BM25 alone",
     )
+    answer_check: bool = setting(
+        "ANSWER_CHECK",
+        False,
+        "`1`: after answering, ask the model whether the article states the answer and "
+        'weigh its probability of "yes" (one token; the article is already in the '
+        "server's prompt cache) into answerability; needs an endpoint that returns "
+        "logprobs (the embedded server then keeps logits for them). Off by default: with "
+        "the default model it did not improve abstention (see the eval section)",
+    )
     answerability_threshold: float = setting(
         "ANSWERABILITY_THRESHOLD",
-        0.475,
+        0.45,
         "answers whose evidence scores below this (0-1, see `answerability` in the API) "
         'are withheld as "not in the article"; lower answers more, higher abstains more. '
         "A request may set its own (`min_answerability`)",

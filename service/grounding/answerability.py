@@ -1,9 +1,10 @@
 """How likely a grounded answer is right: one score in [0, 1] from measured signals, so
 the service says "not in the article" when the evidence is weak, whatever the model says.
 
-The model's own "answerable" judgement is not used (small models get it wrong; see
-../shared/EMBEDDED_MODEL.md). The signals are about the evidence the answer rests on;
-a logistic model combines them with weights fitted on the shared dev data by
+The model's own "answerable" flag is not used (small models get it wrong; see
+../shared/EMBEDDED_MODEL.md). The signals are about the evidence the answer rests on,
+plus, when the endpoint returns logprobs, the model's probability of "yes" when asked
+whether the article states the answer (ANSWER_CHECK); a logistic model combines them with weights fitted on the shared dev data by
 `python -m evals calibrate` (never on the cases CI gates on), stored in
 answerability.json with what they were fitted on.
 """
@@ -38,10 +39,15 @@ class AnswerSignals:
     verbatim: float
     # Words in the answer.
     length: int
+    # The model's probability of "yes" to "does the article state the answer?" (None
+    # when not asked, or the endpoint gives no logprobs).
+    confirmed: float | None = None
 
     def vector(self) -> dict[str, float]:
         """Named features for the logistic model (ranks and lengths on a log scale)."""
         values = asdict(self)
+        if self.confirmed is None:
+            del values["confirmed"]
         values["rank"] = math.log1p(self.rank)
         values["length"] = math.log1p(self.length)
         values["similarity_gap"] = self.similarity - self.best_similarity
@@ -52,6 +58,8 @@ class AnswerSignals:
 # Features that exist only with dense retrieval (DENSE_RETRIEVAL): without it they
 # would read as 0, so the service scores with a model fitted without them.
 DENSE_FEATURES = frozenset({"similarity", "best_similarity", "similarity_gap"})
+# Features that exist only when the model was asked to check its answer.
+CHECK_FEATURES = frozenset({"confirmed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +78,20 @@ class AnswerabilityModel:
 
 @dataclass(frozen=True, slots=True)
 class Answerability:
-    """The shipped models: one for hybrid evidence, one for BM25 alone; and what they
-    were fitted on."""
+    """The shipped models, one per set of signals a request can have (hybrid or BM25
+    evidence, with or without the model's check), and what they were fitted on."""
 
     dense: AnswerabilityModel
     lexical: AnswerabilityModel
+    dense_checked: AnswerabilityModel | None
+    lexical_checked: AnswerabilityModel | None
     provenance: dict[str, Any]
 
     def score(self, signals: AnswerSignals, dense: bool) -> float:
-        """Probability that the answer is right, with the model for the evidence used."""
+        """Probability that the answer is right, with the model for the signals there."""
+        checked = self.dense_checked if dense else self.lexical_checked
+        if signals.confirmed is not None and checked is not None:
+            return checked.score(signals)
         return (self.dense if dense else self.lexical).score(signals)
 
 
@@ -95,5 +108,7 @@ def load_model(path: Path = WEIGHTS_FILE) -> Answerability:
     return Answerability(
         dense=_model(data["dense"]),
         lexical=_model(data["lexical"]),
+        dense_checked=_model(data["dense_checked"]) if "dense_checked" in data else None,
+        lexical_checked=_model(data["lexical_checked"]) if "lexical_checked" in data else None,
         provenance=dict(data.get("provenance", {})),
     )

@@ -26,6 +26,9 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None = None
+    # Log probabilities of the likeliest first tokens of the reply, when they were asked
+    # for (top_logprobs) and the endpoint gives them; None otherwise.
+    top_logprobs: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +65,10 @@ class LLM(Protocol):
         max_tokens: int,
         schema: OutputSchema | None = None,
         on_delta: DeltaCallback | None = None,
+        top_logprobs: int = 0,
     ) -> Completion:
-        """Run one chat completion; stream raw content deltas to on_delta if given."""
+        """Run one chat completion; stream raw content deltas to on_delta if given;
+        with top_logprobs > 0, also return that many likeliest first tokens."""
         ...
 
     async def ping(self) -> bool:

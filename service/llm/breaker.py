@@ -110,13 +110,18 @@ class BreakerLLM:
         max_tokens: int,
         schema: OutputSchema | None = None,
         on_delta: DeltaCallback | None = None,
+        top_logprobs: int = 0,
     ) -> Completion:
         """Call the model unless the circuit is open; count the outcome."""
         self.breaker.check()
         self._in_flight += 1
         try:
             completion = await self._inner.complete(
-                messages, max_tokens=max_tokens, schema=schema, on_delta=on_delta
+                messages,
+                max_tokens=max_tokens,
+                schema=schema,
+                on_delta=on_delta,
+                top_logprobs=top_logprobs,
             )
         except (LLMUnavailable, LLMTimeout):
             self.breaker.failure()

@@ -173,6 +173,8 @@ class EmbeddedModelServer:
             "n_ctx": settings.llm_context,
             "n_threads": settings.llm_threads,
             "startup_timeout_s": settings.llm_startup_timeout_s,
+            # Logprobs (ANSWER_CHECK) need the server's logits for every token.
+            "logits_all": settings.answer_check,
         }
         kwargs.update(overrides)
         return cls(model_path, **kwargs)  # type: ignore[arg-type]
@@ -216,9 +218,10 @@ class EmbeddedModelServer:
             # The default (True) makes a streaming response stop as soon as another
             # request queues behind it; we queue requests on purpose.
             "--interrupt_requests", "False",
-            # The server defaults to logits for every prompt token (only logprobs need
-            # them): that costs an n_ctx x vocab float array (1.6 GB at 8k context) and
-            # a vocab-sized projection per prompt token.
+            # Logits for every token: only logprobs need them (ANSWER_CHECK). They cost
+            # an n_ctx x vocab float array (5 GB of address space at 8k context with
+            # Qwen's 152k vocabulary; resident ~0.6 MB per token evaluated, +0.8 GB
+            # seen while calibrating) and a vocab-sized projection per prompt token.
             "--logits_all", str(self.logits_all),
             # Off by default: Llama.generate already reuses the KV prefix shared with
             # the previous request (a 2nd question on the same article skips the

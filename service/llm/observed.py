@@ -57,6 +57,7 @@ class ObservedLLM:
         max_tokens: int,
         schema: OutputSchema | None = None,
         on_delta: DeltaCallback | None = None,
+        top_logprobs: int = 0,
     ) -> Completion:
         """The inner call, observed."""
         call = metrics.current_model_call()
@@ -80,7 +81,11 @@ class ObservedLLM:
         with tracing.span("model call", attributes):
             try:
                 completion = await self._inner.complete(
-                    messages, max_tokens=max_tokens, schema=schema, on_delta=observed_delta
+                    messages,
+                    max_tokens=max_tokens,
+                    schema=schema,
+                    on_delta=observed_delta,
+                    top_logprobs=top_logprobs,
                 )
             except BaseException as exc:
                 outcome = outcome_of(exc)

@@ -144,6 +144,9 @@ class OpenAICompatibleLLM:
         self._semaphore = asyncio.Semaphore(concurrency)
         self.modes = StructuredOutputModes(structured_output)
         self._temperature = temperature
+        # Set when the endpoint refused a request for logprobs (llama-cpp-python started
+        # without logits_all answers 500): later calls that want them get none, at once.
+        self.logprobs_refused = False
 
     @property
     def model(self) -> str:
@@ -156,10 +159,15 @@ class OpenAICompatibleLLM:
         max_tokens: int,
         schema: OutputSchema | None = None,
         on_delta: DeltaCallback | None = None,
+        top_logprobs: int = 0,
     ) -> Completion:
         """Run one chat completion in the structured-output form the endpoint takes."""
+        if top_logprobs and self.logprobs_refused:
+            return Completion(content="", model=self._model, prompt_tokens=0, completion_tokens=0)
         async with self._semaphore:
             try:
+                if top_logprobs:
+                    return await self._call_with_logprobs(messages, max_tokens, top_logprobs)
                 if schema is not None and not self.modes.settled:
                     async with self.modes.lock:
                         if not self.modes.settled:
@@ -197,6 +205,40 @@ class OpenAICompatibleLLM:
                 continue
             self.modes.settle()
             return completion
+
+    async def _call_with_logprobs(
+        self, messages: list[ChatMessage], max_tokens: int, top: int
+    ) -> Completion:
+        """A plain completion that also returns the likeliest first tokens; an endpoint
+        that refuses logprobs is remembered and answered with none from then on."""
+        try:
+            response = await self._client.chat.completions.create(
+                model=self._model,
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=self._temperature,
+                logprobs=True,
+                top_logprobs=top,
+            )
+        except openai.APIStatusError as exc:
+            if exc.status_code not in (400, 422, 500) or "logprob" not in str(exc).lower():
+                raise
+            self.logprobs_refused = True
+            log.warning("endpoint refused logprobs; answers are checked without them: %s", exc)
+            return Completion(content="", model=self._model, prompt_tokens=0, completion_tokens=0)
+        choice = response.choices[0] if response.choices else None
+        usage = response.usage
+        first = None
+        if choice is not None and choice.logprobs is not None and choice.logprobs.content:
+            first = {t.token: t.logprob for t in choice.logprobs.content[0].top_logprobs}
+        return Completion(
+            content=(choice.message.content or "") if choice else "",
+            model=response.model or self._model,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            finish_reason=choice.finish_reason if choice else None,
+            top_logprobs=first or None,
+        )
 
     async def _call(
         self,

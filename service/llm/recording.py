@@ -23,7 +23,11 @@ from service.llm.observed import readiness_of
 
 
 def call_key(
-    model: str, messages: list[ChatMessage], max_tokens: int, schema: OutputSchema | None
+    model: str,
+    messages: list[ChatMessage],
+    max_tokens: int,
+    schema: OutputSchema | None,
+    top_logprobs: int = 0,
 ) -> str:
     """Content hash of everything that determines a model reply (the prompt text
     embeds the prompt version, so a new prompt version is a new key)."""
@@ -33,6 +37,9 @@ def call_key(
         "max_tokens": max_tokens,
         "schema": None if schema is None else [schema.name, schema.schema],
     }
+    if top_logprobs:
+        # Only when asked: recordings made before logprobs existed keep their keys.
+        payload["top_logprobs"] = top_logprobs
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(blob).hexdigest()
 
@@ -57,9 +64,10 @@ class RecordingLLM:
         max_tokens: int,
         schema: OutputSchema | None = None,
         on_delta: DeltaCallback | None = None,
+        top_logprobs: int = 0,
     ) -> Completion:
         """Replay a recorded reply, or call the model and record its reply."""
-        key = call_key(self.model, messages, max_tokens, schema)
+        key = call_key(self.model, messages, max_tokens, schema, top_logprobs)
         path = self._dir / key[:2] / f"{key}.json"
         if await anyio.Path(path).exists():
             data = json.loads(await anyio.Path(path).read_text("utf-8"))
@@ -69,7 +77,11 @@ class RecordingLLM:
         if self._replay_only:
             raise LLMReplayMiss(f"no recording for this model call (key {key[:12]})")
         completion = await self._inner.complete(
-            messages, max_tokens=max_tokens, schema=schema, on_delta=on_delta
+            messages,
+            max_tokens=max_tokens,
+            schema=schema,
+            on_delta=on_delta,
+            top_logprobs=top_logprobs,
         )
         await anyio.to_thread.run_sync(_write_atomically, path, completion)
         return completion
@@ -95,6 +107,8 @@ def _write_atomically(path: Path, completion: Completion) -> None:
         "completion_tokens": completion.completion_tokens,
         "finish_reason": completion.finish_reason,
     }
+    if completion.top_logprobs is not None:
+        record["top_logprobs"] = completion.top_logprobs
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(record, handle, ensure_ascii=False)

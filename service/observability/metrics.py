@@ -47,7 +47,15 @@ HTTP_DURATION = Histogram(
 
 # What a model call is for. Set by the pipeline around its calls (a contextvar, so the
 # LLM protocol stays as it is); "probe" is the readiness check of the model endpoint.
-MODEL_CALL_KINDS = ("answer", "summary", "summary_map", "summary_reduce", "reask", "probe")
+MODEL_CALL_KINDS = (
+    "answer",
+    "answer_check",
+    "summary",
+    "summary_map",
+    "summary_reduce",
+    "reask",
+    "probe",
+)
 MODEL_CALLS = Counter(
     PREFIX + "model_calls",
     "Model calls by kind and outcome (ok, timeout, unavailable, bad_output, refused, error).",

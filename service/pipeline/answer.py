@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import math
+from dataclasses import replace
 from functools import partial
 
 import anyio
@@ -9,14 +12,23 @@ import anyio
 from service.domain import Answer, Usage
 from service.grounding.answerability import AnswerSignals, load_model
 from service.grounding.answers import ABSTAIN, GroundedAnswer, ground_answer
-from service.llm.base import LLM, DeltaCallback, OutputSchema
-from service.observability import tracing
+from service.llm.base import (
+    LLM,
+    ChatMessage,
+    Completion,
+    DeltaCallback,
+    LLMError,
+    OutputSchema,
+)
+from service.observability import metrics, tracing
 from service.pipeline.context import Evidence, gather_evidence, render_numbered
 from service.pipeline.structured import ask_structured
 from service.pipeline.visible_text import VisibleTextStream, answer_text
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
 from service.text.words import content_terms, coverage
+
+log = logging.getLogger(__name__)
 
 INLINE_GROUNDING_SENTENCES = 40
 
@@ -35,9 +47,15 @@ ANSWER_SCHEMA = OutputSchema(
 )
 
 
-def answer_prompt_version() -> str:
-    """Provenance of the answer prompt (part of every cache key)."""
-    return load_prompt("answer").version_tag
+# Likeliest first tokens read from the check's reply ("yes", "Yes", " yes", "no", ...).
+CHECK_TOP_LOGPROBS = 10
+
+
+def answer_prompt_version(check: bool = False) -> str:
+    """Provenance of the answer prompt, and of the check when it runs (part of every
+    cache key)."""
+    version = load_prompt("answer").version_tag
+    return f"{version}+{load_prompt('answer_check').version_tag}" if check else version
 
 
 async def answer_question(
@@ -51,6 +69,7 @@ async def answer_question(
     dense: bool = False,
     whole_article_tokens: int = 0,
     min_answerability: float = 0.0,
+    check: bool = False,
     on_delta: DeltaCallback | None = None,
 ) -> Answer:
     """Ask the model, ground its answer in the sentences it was shown, and keep it only
@@ -65,6 +84,7 @@ async def answer_question(
         dense=dense,
         whole_article_tokens=whole_article_tokens,
         min_answerability=min_answerability,
+        check=check,
         on_delta=on_delta,
     )
     return answer
@@ -81,6 +101,7 @@ async def answer_with_signals(
     dense: bool = False,
     whole_article_tokens: int = 0,
     min_answerability: float = 0.0,
+    check: bool = False,
     on_delta: DeltaCallback | None = None,
 ) -> tuple[Answer, AnswerSignals | None]:
     """answer_question, plus the signals its answerability came from (calibration)."""
@@ -126,11 +147,21 @@ async def answer_with_signals(
             grounded = await anyio.to_thread.run_sync(grounding)
         tracing.set_attributes({"grounding.citations": len(grounded.citations)})
     signals = answer_signals(index, question, grounded, evidence) if grounded.answerable else None
+    completions = list(structured.completions)
+    if signals is not None and check:
+        try:
+            checked = await check_answer(llm, messages, structured.completions[0].content, question)
+        except LLMError as exc:
+            # The answer stands; it is scored from its evidence alone.
+            log.warning("answer check failed, scoring without it: %s", exc)
+        else:
+            completions.append(checked)
+            signals = replace(signals, confirmed=yes_probability(checked.top_logprobs))
     answerability = load_model().score(signals, dense) if signals is not None else 0.0
     if answerability < min_answerability:
         grounded = ABSTAIN
     usage = Usage()
-    for completion in structured.completions:
+    for completion in completions:
         usage.add(completion.prompt_tokens, completion.completion_tokens)
     answer = Answer(
         document_id=index.document.id,
@@ -146,6 +177,37 @@ async def answer_with_signals(
         usage=usage,
     )
     return answer, signals
+
+
+async def check_answer(
+    llm: LLM, messages: list[ChatMessage], reply: str, question: str
+) -> Completion:
+    """Ask, as the next turn after the model's answer, whether the article states the
+    answer; one token, with the likeliest first tokens' logprobs."""
+    prompt = load_prompt("answer_check")
+    conversation = [
+        *messages,
+        ChatMessage(role="assistant", content=reply),
+        prompt.follow_up(question=question),
+    ]
+    with metrics.model_call("answer_check", prompt.version_tag):
+        return await llm.complete(
+            conversation, max_tokens=prompt.max_tokens, top_logprobs=CHECK_TOP_LOGPROBS
+        )
+
+
+def yes_probability(top_logprobs: dict[str, float] | None) -> float | None:
+    """P(yes) / (P(yes) + P(no)) over the likeliest first tokens, whatever their case
+    or spacing; None without logprobs, or when neither word is among them."""
+    if not top_logprobs:
+        return None
+    totals = {"yes": 0.0, "no": 0.0}
+    for token, logprob in top_logprobs.items():
+        word = token.strip().lower()
+        if word in totals:
+            totals[word] += math.exp(logprob)
+    both = totals["yes"] + totals["no"]
+    return totals["yes"] / both if both > 0 else None
 
 
 def answer_signals(

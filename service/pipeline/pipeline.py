@@ -195,10 +195,12 @@ class Pipeline:
         threshold = (
             settings.answerability_threshold if min_answerability is None else min_answerability
         )
+        # With nothing withheld (threshold 0) the check could change no answer: skipped.
+        check = settings.answer_check and threshold > 0
         key = self._key(
             document,
             "answer",
-            answer_prompt_version(),
+            answer_prompt_version(check),
             f"{settings.answer_context_sentences}/{settings.answer_whole_article_tokens}",
             str(settings.dense_retrieval),
             f"{threshold:.4f}",
@@ -219,6 +221,7 @@ class Pipeline:
                         dense=settings.dense_retrieval,
                         whole_article_tokens=settings.answer_whole_article_tokens,
                         min_answerability=threshold,
+                        check=check,
                         on_delta=on_delta,
                     ),
                     lambda: degraded_answer(

@@ -4,10 +4,13 @@ article": the service's ANSWERABILITY_THRESHOLD, or a request's own min_answerab
 from __future__ import annotations
 
 import dataclasses
+import math
+
+import pytest
 
 from service.app import create_app
 from tests.api.helpers import api_client, sentence_with, store
-from tests.fakes.upstream import json_reply
+from tests.fakes.upstream import Reply, json_reply
 
 QUESTION = {"question": "Who interviewed Putin?"}
 
@@ -51,3 +54,99 @@ async def test_the_service_threshold_applies_when_the_request_sets_none(
         scores[threshold] = body["answerability"]
         assert body["answerable"] is (threshold == 0.0), body
     assert scores[0.0] == scores[1.0] > 0
+
+
+@pytest.fixture
+async def checking(settings):
+    """A client of the service with ANSWER_CHECK on."""
+    app = create_app(dataclasses.replace(settings, answer_check=True))
+    async with api_client(app) as client:
+        yield client
+
+
+def _check_reply(yes: float) -> Reply:
+    """The model's one-token reply to the answer check, with P(yes) = yes."""
+    return Reply(
+        content="yes" if yes >= 0.5 else "no",
+        top_logprobs={"yes": math.log(yes), "no": math.log(1 - yes), "{": math.log(1e-4)},
+    )
+
+
+async def test_the_models_check_of_its_answer_moves_the_score(checking, upstream, sample_article):
+    client = checking
+    document = await store(client, sample_article)
+    target = sentence_with(document, "Dmitry Kiselyov")
+    answer = json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1})
+    url = f"/v1/documents/{document['id']}/answers"
+
+    upstream.enqueue(answer)
+    unchecked = (await client.post(url, json={**QUESTION, "min_answerability": 0})).json()
+    assert len(upstream.history) == 1  # nothing can be withheld at 0: no check asked
+
+    scores = {}
+    for yes, threshold in ((0.97, 0.0001), (0.03, 0.0002)):
+        upstream.enqueue(answer, _check_reply(yes))
+        body = (await client.post(url, json={**QUESTION, "min_answerability": threshold})).json()
+        scores[yes] = body["answerability"]  # reported whether or not it is withheld
+        assert body["answerable"] is (scores[yes] >= threshold)
+        check = upstream.history[-1]
+        assert check["logprobs"] is True and check["top_logprobs"] > 1
+        assert check["max_tokens"] == 1
+        # The next turn of the answer's conversation: the server's cached prefix serves it.
+        assert check["messages"][:-2] == upstream.history[-2]["messages"]
+        assert check["messages"][-2] == {"role": "assistant", "content": answer.content}
+        assert QUESTION["question"] in check["messages"][-1]["content"]
+    assert scores[0.03] < unchecked["answerability"] < scores[0.97]
+
+    # A threshold between the two: the doubted answer is withheld, the confirmed one kept.
+    assert scores[0.97] - scores[0.03] > 0.01
+    middle = (scores[0.03] + scores[0.97]) / 2
+    for yes, answerable in ((0.03, False), (0.97, True)):
+        upstream.enqueue(answer, _check_reply(yes))
+        body = (await client.post(url, json={**QUESTION, "min_answerability": middle})).json()
+        assert body["answerable"] is answerable, (yes, body)
+        middle += 0.001  # a new cache key (thresholds are keyed to 4 decimals)
+
+
+async def test_an_endpoint_without_logprobs_is_asked_once_and_answers_still_come(
+    checking, upstream, sample_article
+):
+    client = checking
+    upstream.refuses_logprobs = True
+    document = await store(client, sample_article)
+    target = sentence_with(document, "Dmitry Kiselyov")
+    upstream.default = json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1})
+    url = f"/v1/documents/{document['id']}/answers"
+    unchecked = (await client.post(url, json={**QUESTION, "min_answerability": 0})).json()
+    for threshold in (0.01, 0.02, 0.03):
+        body = (await client.post(url, json={**QUESTION, "min_answerability": threshold})).json()
+        assert body["answerable"] is True
+        assert body["answerability"] == unchecked["answerability"]
+    assert len(upstream.rejected) == 1  # refused once, then not asked again
+    assert not any(r.get("logprobs") for r in upstream.history)
+
+
+async def test_a_failed_check_leaves_the_answer_scored_from_its_evidence(
+    checking, upstream, sample_article
+):
+    client = checking
+    document = await store(client, sample_article)
+    target = sentence_with(document, "Dmitry Kiselyov")
+    answer = json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1})
+    url = f"/v1/documents/{document['id']}/answers"
+    upstream.enqueue(answer)
+    unchecked = (await client.post(url, json={**QUESTION, "min_answerability": 0})).json()
+    upstream.enqueue(answer, Reply(status=400))  # the check is refused outright
+    body = (await client.post(url, json={**QUESTION, "min_answerability": 0.01})).json()
+    assert body["answerable"] is True
+    assert body["answerability"] == unchecked["answerability"]
+
+
+async def test_without_answer_check_no_check_is_asked(client, upstream, sample_article):
+    document = await store(client, sample_article)
+    target = sentence_with(document, "Dmitry Kiselyov")
+    upstream.default = json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1})
+    url = f"/v1/documents/{document['id']}/answers"
+    body = (await client.post(url, json={**QUESTION, "min_answerability": 0.01})).json()
+    assert body["answerable"] is True
+    assert len(upstream.history) == 1 and not upstream.history[0].get("logprobs")

@@ -23,6 +23,7 @@ class FakeReply:
     error: Exception | None = None
     delay_s: float = 0.0
     gate: asyncio.Event | None = None  # the call waits for it (to hold calls in flight)
+    top_logprobs: dict[str, float] | None = None  # returned when the call asks for them
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class FakeCall:
     messages: list[ChatMessage]
     max_tokens: int
     schema: OutputSchema | None
+    top_logprobs: int = 0
 
 
 def reply_json(payload: Any) -> FakeReply:
@@ -67,8 +69,9 @@ class FakeLLM:
         max_tokens: int,
         schema: OutputSchema | None = None,
         on_delta: DeltaCallback | None = None,
+        top_logprobs: int = 0,
     ) -> Completion:
-        self.history.append(FakeCall(messages, max_tokens, schema))
+        self.history.append(FakeCall(messages, max_tokens, schema, top_logprobs))
         reply = self.script.popleft() if self.script else self.default
         if reply is None:
             raise AssertionError("FakeLLM: the script is empty")
@@ -85,6 +88,7 @@ class FakeLLM:
             model=self._model,
             prompt_tokens=sum(len(m["content"]) // 4 for m in messages),
             completion_tokens=len(reply.content) // 4,
+            top_logprobs=reply.top_logprobs if top_logprobs else None,
         )
 
     async def ping(self) -> bool:

@@ -34,6 +34,8 @@ class Reply:
     # The reply waits until the test sets it: a generation as long as the test needs,
     # with no timing involved.
     hold: threading.Event | None = None
+    # Sent as the first token's top_logprobs when the request asks for logprobs.
+    top_logprobs: dict[str, float] | None = None
 
 
 def json_reply(payload: Any, **kwargs: Any) -> Reply:
@@ -54,6 +56,9 @@ class ScriptedUpstream:
         # before the script is consulted, the way real servers refuse them.
         self.response_formats: set[str] | None = None
         self.rejects_like_llama_cpp = False  # 500 + validation message instead of 400
+        # Like llama-cpp-python started without logits_all: a request for logprobs
+        # gets a 500 naming them (before the script is consulted).
+        self.refuses_logprobs = False
         self.rejected: list[dict[str, Any]] = []
         # Like llama.cpp's server: one generation at a time, and /models waits for it.
         self.one_at_a_time = False
@@ -82,6 +87,7 @@ class ScriptedUpstream:
         self.models_status = 200
         self.response_formats = None
         self.rejects_like_llama_cpp = False
+        self.refuses_logprobs = False
         self.rejected.clear()
         self.one_at_a_time = False
 
@@ -148,6 +154,11 @@ class ScriptedUpstream:
             self.rejected.append(request)
             await _send_json(send, *_rejection(form, self.rejects_like_llama_cpp))
             return
+        if request.get("logprobs") and self.refuses_logprobs:
+            self.rejected.append(request)
+            message = "logprobs is not supported for models created with logits_all=False"
+            await _send_json(send, 500, {"error": {"message": message, "type": "server_error"}})
+            return
         self.arrivals.append(time.monotonic())
         self.history.append(request)
         reply = self.script.popleft() if self.script else self.default
@@ -174,7 +185,10 @@ class ScriptedUpstream:
         if request.get("stream"):
             await self._stream(send, reply, model)
             return
-        await _send_json(send, 200, _completion(reply, model), reply.headers)
+        completion = _completion(reply, model)
+        if request.get("logprobs") and reply.top_logprobs is not None:
+            completion["choices"][0]["logprobs"] = _logprobs(reply, request)
+        await _send_json(send, 200, completion, reply.headers)
 
     async def _stream(self, send: Any, reply: Reply, model: str) -> None:
         await send(
@@ -228,6 +242,23 @@ def _rejection(form: str, llama_cpp: bool) -> tuple[int, dict[str, Any]]:
         message = "1 validation error: response_format.type Input should be 'text' or 'json_object'"
         return 500, {"error": {"message": message, "type": "internal_server_error"}}
     return 400, {"error": {"message": f"response_format {form!r} is not supported"}}
+
+
+def _logprobs(reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
+    """The chat-completions logprobs object for the reply's first token."""
+    alternatives = sorted((reply.top_logprobs or {}).items(), key=lambda kv: -kv[1])
+    top = alternatives[: int(request.get("top_logprobs") or 0)]
+    token, logprob = top[0] if top else (reply.content, 0.0)
+    return {
+        "content": [
+            {
+                "token": token,
+                "logprob": logprob,
+                "bytes": None,
+                "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top],
+            }
+        ]
+    }
 
 
 def _completion(reply: Reply, model: str) -> dict[str, Any]:

@@ -3,9 +3,17 @@ calibration chose, and the models score the evidence the way it was fitted."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from service.grounding.answerability import DENSE_FEATURES, AnswerSignals, load_model
+from service.grounding.answerability import (
+    CHECK_FEATURES,
+    DENSE_FEATURES,
+    AnswerSignals,
+    load_model,
+)
+from service.pipeline.answer import yes_probability
 from service.settings import Settings
 
 
@@ -41,3 +49,54 @@ def test_stronger_evidence_scores_higher(dense):
     # The answer's sentence ranked last among those shown, less like the question.
     weak = shipped.score(_signals(rank=5, relevance=0.1, similarity=0.75), dense)
     assert 0.0 < weak < strong < 1.0
+
+
+def test_the_models_without_the_check_read_no_check_feature():
+    shipped = load_model()
+    assert not set(shipped.dense.weights) & CHECK_FEATURES
+    assert not set(shipped.lexical.weights) & CHECK_FEATURES
+    assert shipped.dense_checked is not None and shipped.lexical_checked is not None
+    assert set(shipped.dense_checked.weights) & CHECK_FEATURES
+    assert not set(shipped.lexical_checked.weights) & DENSE_FEATURES
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_the_models_yes_moves_the_score_and_its_absence_falls_back(dense):
+    shipped = load_model()
+    unchecked = (shipped.dense if dense else shipped.lexical).score(_signals())
+    assert shipped.score(_signals(), dense) == unchecked
+    doubted = shipped.score(_signals(confirmed=0.1), dense)
+    confirmed = shipped.score(_signals(confirmed=0.95), dense)
+    assert 0.0 < doubted < confirmed < 1.0
+
+
+def test_a_model_file_without_checked_models_scores_every_answer_unchecked(tmp_path):
+    data = {
+        "dense": {"weights": {"relevance": 1.0}, "bias": 0.0},
+        "lexical": {"weights": {"relevance": 2.0}, "bias": 0.0},
+    }
+    path = tmp_path / "answerability.json"
+    path.write_text(__import__("json").dumps(data))
+    model = load_model.__wrapped__(path)
+    assert model.score(_signals(confirmed=0.9), True) == model.dense.score(_signals())
+    assert model.score(_signals(confirmed=0.9), False) == model.lexical.score(_signals())
+
+
+@pytest.mark.parametrize(
+    ("top", "expected"),
+    [
+        (None, None),
+        ({}, None),
+        ({"{": -0.1, "The": -2.0}, None),  # neither word among the likeliest tokens
+        ({"yes": 0.0}, 1.0),
+        ({"no": -0.01, "No": -3.0}, 0.0),
+    ],
+)
+def test_yes_probability_edge_cases(top, expected):
+    assert yes_probability(top) == expected
+
+
+def test_yes_probability_adds_spellings_and_ignores_other_tokens():
+    top = {"yes": math.log(0.3), " Yes": math.log(0.1), "no": math.log(0.2), "NO": math.log(0.2)}
+    top["maybe"] = math.log(0.2)
+    assert yes_probability(top) == pytest.approx(0.4 / 0.8)

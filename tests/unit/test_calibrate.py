@@ -54,13 +54,18 @@ def test_the_tradeoff_withholds_answers_scoring_below_the_threshold():
     assert curve[0.5]["f1"] == pytest.approx(0.75)
 
 
-def test_choose_takes_the_best_f1_and_the_lower_threshold_on_ties():
-    curve = [
-        {"threshold": 0.1, "f1": 0.6},
-        {"threshold": 0.3, "f1": 0.7},
-        {"threshold": 0.4, "f1": 0.7},
-        {"threshold": 0.5, "f1": 0.65},
-    ]
+def _point(threshold: float, has: float, no: float) -> dict[str, float]:
+    return {"threshold": threshold, "f1": (has + no) / 2, "HasAns_f1": has, "NoAns_accuracy": no}
+
+
+def test_choose_serves_both_kinds_of_question_not_just_the_best_f1():
+    curve = [_point(0.1, 0.9, 0.2), _point(0.3, 0.7, 0.6), _point(0.5, 0.45, 0.9)]
+    # 0.5 has the best F1 (0.675) but answers under half the answerable questions.
+    assert choose(curve)["threshold"] == 0.3
+
+
+def test_choose_breaks_ties_by_f1_then_the_lower_threshold():
+    curve = [_point(0.2, 0.6, 0.7), _point(0.3, 0.8, 0.6), _point(0.4, 0.8, 0.6)]
     assert choose(curve)["threshold"] == 0.3
 
 
