@@ -155,6 +155,33 @@ class SharedState:
                 headers={"Retry-After": "1"},
             )
 
+    async def check(self) -> tuple[bool, bool, str]:
+        """(ready, shared, why) for readiness: one pooled `PING`. Redis away is ready
+        under `local` (this replica goes on per process) and not under `refuse`. The
+        caller bounds how long this may take (see service/api/health.py)."""
+        try:
+            await self.redis.ping()
+        except UNAVAILABLE as exc:
+            return self.unanswered(str(exc) or type(exc).__name__)
+        return True, True, "Redis answers: results, single-flight and rate limits are shared"
+
+    def unanswered(self, reason: str) -> tuple[bool, bool, str]:
+        """check()'s answer when Redis does not answer (reason: why, naming no secret)."""
+        if self.on_failure == "local":
+            return (
+                True,
+                False,
+                f"Redis does not answer ({reason}): this replica runs per process (its own "
+                "result cache, single-flight and rate counts) until Redis is back "
+                "(REDIS_UNAVAILABLE=local)",
+            )
+        return (
+            False,
+            False,
+            f"Redis does not answer ({reason}): requests that need it get 503 "
+            "(REDIS_UNAVAILABLE=refuse)",
+        )
+
     # -- wake-ups -----------------------------------------------------------------------
 
     async def _listen(self) -> None:

@@ -303,12 +303,27 @@ class PostgresDocumentStore:
         return [ListedDocument(*row) for row in rows]
 
     async def check(self) -> tuple[bool, str]:
-        """(usable, why) for readiness: the pool open and a query answered."""
+        """(usable, why) for readiness: a pooled `SELECT 1`; once more on a fresh
+        connection when the pooled one was cut (a database restart breaks every pooled
+        connection, and readiness should say so once, not once per connection). The
+        caller bounds how long this may take (see service/api/health.py)."""
         if self._pool is None:
             return False, "the store is closed"
-        try:
-            async with self._pool.acquire(timeout=self._timeout_s) as conn:
-                await conn.fetchval("SELECT 1")
-        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
-            return False, f"the document database does not answer: {exc or type(exc).__name__}"
-        return True, "the document database answers"
+        for attempt in (1, 2):
+            try:
+                async with self._pool.acquire(timeout=self._timeout_s) as conn:
+                    await conn.fetchval("SELECT 1", timeout=self._timeout_s)
+                return True, "PostgreSQL answers"
+            except _UNAVAILABLE as exc:
+                await self._pool.expire_connections()
+                if attempt == 2:
+                    return False, f"PostgreSQL does not answer: {_reason(exc)}"
+            except asyncpg.PostgresError as exc:
+                return False, f"PostgreSQL refuses the check: {_reason(exc)}"
+        raise AssertionError("unreachable")
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a readiness detail: the driver's message (which names no
+    password), or its type when it has none."""
+    return str(exc) or type(exc).__name__
