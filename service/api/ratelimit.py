@@ -4,7 +4,9 @@ Redis (REDIS_URL) so that replicas count together."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import math
 import time
 from typing import Any, NoReturn
@@ -22,6 +24,7 @@ from service.errors import RateLimited
 from service.shared.redis_state import UNAVAILABLE, SharedState, one_retry
 
 _STATE_KEY = "rate_limit_headers"
+log = logging.getLogger(__name__)
 
 
 class RateLimiter:
@@ -89,10 +92,23 @@ class RateLimiter:
         for item in self._items:
             if not await limiter.hit(item, client):
                 await self._refuse(limiter, item, client)
-        # Report the limit closest to running out.
-        stats = [(await limiter.get_window_stats(i, client), i) for i in self._items]
         state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
-        state[_STATE_KEY] = _headers(*min(stats, key=lambda pair: pair[0].remaining))
+        if limiter is self._local:
+            state[_STATE_KEY] = await self._report(limiter, client)
+        else:
+            # The window's numbers for the headers are asked for now (after the hit, so
+            # they count it) and awaited when the response starts: with Redis this
+            # round trip overlaps the request's own work instead of preceding it.
+            report = asyncio.ensure_future(self._report(limiter, client))
+            report.add_done_callback(_retrieved)
+            state[_STATE_KEY] = report
+
+    async def _report(self, limiter: MovingWindowRateLimiter, client: str) -> dict[str, str]:
+        """The RateLimit-* headers of the limit closest to running out."""
+        stats = await asyncio.gather(*(limiter.get_window_stats(i, client) for i in self._items))
+        return _headers(
+            *min(zip(stats, self._items, strict=True), key=lambda pair: pair[0].remaining)
+        )
 
     async def _refuse(
         self, limiter: MovingWindowRateLimiter, item: RateLimitItem, client: str
@@ -111,10 +127,24 @@ class RateLimiter:
         if message["type"] != "http.response.start":
             return
         values = scope.get("state", {}).get(_STATE_KEY)  # type: ignore[attr-defined]
+        if isinstance(values, asyncio.Future):
+            try:
+                values = await values
+            except (StorageError, *UNAVAILABLE) as exc:
+                # Counted already; only the numbers for the headers were lost.
+                log.warning("Redis unavailable while reading the rate-limit window: %s", exc)
+                values = None
         if values:
             headers = MutableScopeHeaders(message)
             for name, value in values.items():
                 headers[name] = value
+
+
+def _retrieved(report: asyncio.Future[dict[str, str]]) -> None:
+    """A report nobody awaited (the client left first) fails silently: add_headers
+    logs the failures of those it awaits."""
+    if not report.cancelled():
+        report.exception()
 
 
 def _headers(stats: WindowStats, item: RateLimitItem) -> dict[str, str]:

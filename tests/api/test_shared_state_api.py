@@ -141,3 +141,27 @@ async def test_a_result_made_by_another_replica_still_streams_its_text(
     assert deltas(events) == "Dmitry Peskov"
     assert json.loads(events[-1][1]) == {**made.json(), "cached": True}
     assert upstream.calls == 1
+
+
+async def test_rate_limit_headers_count_every_replicas_requests_including_their_own(
+    settings, redis_url, upstream, sample_article
+):
+    # The window's numbers are read after the request was counted (and awaited only when
+    # the response starts): each response says what is left after it, across replicas.
+    shared = replace(settings, redis_url=redis_url, rate_limit="6/minute")
+    upstream.default = json_reply({"answer": "Dmitry Peskov", "sentence": 17})
+    async with AsyncExitStack() as stack:
+        clients = await _replicas(stack, shared)
+        doc_id = document_id(sample_article)
+        remaining = []
+        for i in range(6):
+            response = await clients[i % 3].post(
+                "/v1/ask", json={"text": sample_article, "question": f"Who spoke? ({i})"}
+            )
+            assert response.status_code == 200, response.text
+            assert response.headers["ratelimit-limit"] == "6"
+            remaining.append(response.headers["ratelimit-remaining"])
+        refused = await clients[0].get(f"/v1/documents/{doc_id}")
+    assert remaining == ["5", "4", "3", "2", "1", "0"]
+    assert_problem(refused, 429, "rate-limited")
+    assert refused.headers["ratelimit-remaining"] == "0"
