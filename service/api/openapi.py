@@ -78,7 +78,9 @@ MEANINGS = {
 }
 READYZ_503 = (
     "Not ready: the model path fails, or the circuit breaker is open (`model-unavailable`), "
-    "or the store is closed (`store-unavailable`). `checks` has each check's result and "
+    "or the store (SQLite, or PostgreSQL with DATABASE_URL) is closed or gives no answer "
+    "within 1 s (`store-unavailable`), or, with REDIS_URL and REDIS_UNAVAILABLE=refuse, "
+    "Redis gives none (`shared-state-unavailable`). `checks` has each check's result and "
     "`failed` names the ones that failed."
 )
 # Where an operation's status means something more specific than MEANINGS says.
@@ -101,8 +103,10 @@ SUCCESS = {
     ("ask", "200"): "The answer with its citations.",
     ("get_healthz", "200"): "The process is up.",
     ("head_healthz", "200"): "The process is up (no body).",
-    ("get_readyz", "200"): "Ready: the model path works, the store is open, the circuit "
-    "breaker is not open; `checks` says how each was found.",
+    ("get_readyz", "200"): "Ready: the model path works, the store answers, the circuit "
+    "breaker is not open; `checks` says how each was found. With REDIS_URL, "
+    "`checks.redis.shared` is false while Redis does not answer and this replica runs per "
+    "process (REDIS_UNAVAILABLE=local).",
     ("head_readyz", "200"): "Ready (no body).",
     ("get_metrics", "200"): "The metrics, in the Prometheus text format.",
 }

@@ -91,6 +91,11 @@ class Pipeline:
         """Whether the model path can serve, and why (see BreakerLLM.readiness)."""
         return await readiness_of(self.llm)
 
+    @property
+    def shared(self) -> SharedState | None:
+        """The Redis-backed state shared with other replicas (None without REDIS_URL)."""
+        return self._shared
+
     def circuit_state(self) -> str | None:
         """The model circuit breaker's state now (None without a breaker)."""
         breaker = breaker_of(self.llm)

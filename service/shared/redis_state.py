@@ -110,6 +110,8 @@ class SharedState:
         self._down_until = 0.0
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._listener: asyncio.Task[None] | None = None
+        # Finishes sent after their caller got its result (see _lead).
+        self._finishing: set[asyncio.Task[bool]] = set()
 
     async def open(self) -> None:
         """Check Redis answers (a clear error at start-up otherwise) and start listening
@@ -124,6 +126,9 @@ class SharedState:
         self._listener = asyncio.ensure_future(self._listen())
 
     async def close(self) -> None:
+        # Results already answered are still kept and their leases released.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.settled(), 5.0)
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -154,6 +159,33 @@ class SharedState:
                 "the shared cache (Redis) is unreachable; retry shortly",
                 headers={"Retry-After": "1"},
             )
+
+    async def check(self) -> tuple[bool, bool, str]:
+        """(ready, shared, why) for readiness: one pooled `PING`. Redis away is ready
+        under `local` (this replica goes on per process) and not under `refuse`. The
+        caller bounds how long this may take (see service/api/health.py)."""
+        try:
+            await self.redis.ping()
+        except UNAVAILABLE as exc:
+            return self.unanswered(str(exc) or type(exc).__name__)
+        return True, True, "Redis answers: results, single-flight and rate limits are shared"
+
+    def unanswered(self, reason: str) -> tuple[bool, bool, str]:
+        """check()'s answer when Redis does not answer (reason: why, naming no secret)."""
+        if self.on_failure == "local":
+            return (
+                True,
+                False,
+                f"Redis does not answer ({reason}): this replica runs per process (its own "
+                "result cache, single-flight and rate counts) until Redis is back "
+                "(REDIS_UNAVAILABLE=local)",
+            )
+        return (
+            False,
+            False,
+            f"Redis does not answer ({reason}): requests that need it get 503 "
+            "(REDIS_UNAVAILABLE=refuse)",
+        )
 
     # -- wake-ups -----------------------------------------------------------------------
 
@@ -245,7 +277,13 @@ class SharedState:
         encode: Callable[[T], bytes],
         keep: Callable[[T], bool],
     ) -> T:
-        renewal = asyncio.ensure_future(self._keep_lease(key, token))
+        # The renewal starts only if the work outlives a third of the lease (most model
+        # calls do not): no task, no round trip for the others.
+        renewing: list[asyncio.Task[None]] = []
+        timer = asyncio.get_running_loop().call_later(
+            self.lease_ms / 3000,
+            lambda: renewing.append(asyncio.ensure_future(self._keep_lease(key, token))),
+        )
         payload = b""
         try:
             result = await work()
@@ -253,8 +291,27 @@ class SharedState:
                 payload = encode(result)
             return result
         finally:
-            renewal.cancel()
-            await self.finish(key, doc_id, token, payload, generation)
+            timer.cancel()
+            for renewal in renewing:
+                renewal.cancel()
+            # Sent now, not waited for: the caller has its result, and the lease stays
+            # held until this lands, so other replicas wait for it (woken by its
+            # PUBLISH) instead of repeating the call; a delete meanwhile still stops the
+            # result from being kept (the generation is compared in the script).
+            finishing = asyncio.ensure_future(self.finish(key, doc_id, token, payload, generation))
+            self._finishing.add(finishing)
+            finishing.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[bool]) -> None:
+        self._finishing.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # finish() handles Redis being away; anything else is a bug to be seen.
+            log.error("finishing a single-flight lease failed", exc_info=exc)
+
+    async def settled(self) -> None:
+        """Until every finish sent so far has landed (or failed)."""
+        while self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
 
     async def finish(
         self, key: str, doc_id: str, token: str, payload: bytes = b"", generation: str = "0"
@@ -274,9 +331,9 @@ class SharedState:
         return bool(released)
 
     async def _keep_lease(self, key: str, token: str) -> None:
-        """Extend the lease every third of it while the work runs."""
+        """Extend the lease now (a third of it has passed), then every third of it
+        while the work runs."""
         while True:
-            await asyncio.sleep(self.lease_ms / 3000)
             try:
                 if not await self._renew(keys=[lock_key(key)], args=[token, self.lease_ms]):
                     log.warning(
@@ -285,7 +342,8 @@ class SharedState:
                     )
                     return
             except UNAVAILABLE:
-                continue
+                pass
+            await asyncio.sleep(self.lease_ms / 3000)
 
     async def forget_document(self, doc_id: str) -> None:
         """Drop every shared result of a deleted document, and keep work in flight on it

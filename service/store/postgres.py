@@ -97,6 +97,11 @@ class PostgresDocumentStore:
     replica (NOTIFY), which drops its copy and the document's cached results. While the
     listener is disconnected a replica cannot hear deletes, so on reconnecting it drops
     everything it cached.
+
+    A read that misses the cache loads the row and then caches it; a delete heard in
+    between (its row was read before the delete committed) marks the load stale, so
+    its copy is returned to that caller but never cached after the delete. Deletes
+    are heard at once: eviction does not wait behind loads in flight.
     """
 
     def __init__(
@@ -116,7 +121,9 @@ class PostgresDocumentStore:
         self._listener: asyncpg.Connection | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._subscribers: list[Callable[[str], None]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Reads of the database in flight, by id: True once a delete of the id (or a
+        # reconnected listener's "anything may be gone") was heard while it ran.
+        self._loading: dict[str, list[bool]] = {}
 
     async def open(self) -> None:
         """Connect the pool and the listener, and create or migrate the schema."""
@@ -175,18 +182,22 @@ class PostgresDocumentStore:
             except (*_UNAVAILABLE, asyncpg.PostgresError):
                 continue
             log.warning("document invalidations reconnected: dropping every cached document")
-            self._cache.pop_where(lambda _: True)
-            self._publish("*")
+            self._evict("*")
 
     def _heard(self, _conn: Any, _pid: int, _channel: str, doc_id: str) -> None:
-        task = asyncio.ensure_future(self._evict(doc_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._evict(doc_id)
 
-    async def _evict(self, doc_id: str) -> None:
-        # Under the id's lock: a read that fetched the row before the delete puts its
-        # copy in first, and this removes it.
-        async with self._ids.hold(doc_id):
+    def _evict(self, doc_id: str) -> None:
+        """Forget a deleted document ("*": any document) now, synchronously: loads in
+        flight are marked stale first, so none of them caches it afterwards."""
+        if doc_id == "*":
+            for stale in self._loading.values():
+                stale[0] = True
+            self._cache.pop_where(lambda _: True)
+        else:
+            stale = self._loading.get(doc_id)
+            if stale is not None:
+                stale[0] = True
             self._cache.pop(doc_id)
         self._publish(doc_id)
 
@@ -222,13 +233,18 @@ class PostgresDocumentStore:
             cached = self._cache.get(doc_id)
             if cached is not None:
                 return cached
-            row = await self._run(
-                lambda conn: conn.fetchrow(
-                    "SELECT id, text, title, url, created_at, segmentation"
-                    " FROM documents WHERE id = $1",
-                    doc_id,
+            # One load per id at a time here (the id's lock); marked by deletes heard.
+            stale = self._loading[doc_id] = [False]
+            try:
+                row = await self._run(
+                    lambda conn: conn.fetchrow(
+                        "SELECT id, text, title, url, created_at, segmentation"
+                        " FROM documents WHERE id = $1",
+                        doc_id,
+                    )
                 )
-            )
+            finally:
+                del self._loading[doc_id]
             if row is None:
                 return None
             document = Document(
@@ -239,7 +255,8 @@ class PostgresDocumentStore:
                 created_at=row[4],
                 segmentation=_decoder.decode(row[5]),
             )
-            self._cache.put(doc_id, document)
+            if not stale[0]:  # a delete heard meanwhile: read before it, not cached after
+                self._cache.put(doc_id, document)
         return document
 
     async def add(self, document: Document) -> bool:
@@ -303,12 +320,27 @@ class PostgresDocumentStore:
         return [ListedDocument(*row) for row in rows]
 
     async def check(self) -> tuple[bool, str]:
-        """(usable, why) for readiness: the pool open and a query answered."""
+        """(usable, why) for readiness: a pooled `SELECT 1`; once more on a fresh
+        connection when the pooled one was cut (a database restart breaks every pooled
+        connection, and readiness should say so once, not once per connection). The
+        caller bounds how long this may take (see service/api/health.py)."""
         if self._pool is None:
             return False, "the store is closed"
-        try:
-            async with self._pool.acquire(timeout=self._timeout_s) as conn:
-                await conn.fetchval("SELECT 1")
-        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
-            return False, f"the document database does not answer: {exc or type(exc).__name__}"
-        return True, "the document database answers"
+        for attempt in (1, 2):
+            try:
+                async with self._pool.acquire(timeout=self._timeout_s) as conn:
+                    await conn.fetchval("SELECT 1", timeout=self._timeout_s)
+                return True, "PostgreSQL answers"
+            except _UNAVAILABLE as exc:
+                await self._pool.expire_connections()
+                if attempt == 2:
+                    return False, f"PostgreSQL does not answer: {_reason(exc)}"
+            except asyncpg.PostgresError as exc:
+                return False, f"PostgreSQL refuses the check: {_reason(exc)}"
+        raise AssertionError("unreachable")
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a readiness detail: the driver's message (which names no
+    password), or its type when it has none."""
+    return str(exc) or type(exc).__name__

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import threading
+import time
 from dataclasses import replace
 
+import httpx
 import pytest
 
+from service.api.health import CHECK_TIMEOUT_S
 from service.app import create_app
 from service.llm.breaker import BROKEN_AFTER, BreakerLLM, CircuitBreaker
 from tests.api.helpers import api_client, assert_problem, store
 from tests.fakes.llm import FakeLLM, reply_json
 from tests.fakes.upstream import Reply, ScriptedUpstream, json_reply
+from tests.servers import PostgresServer, RedisServer
 
 
 async def test_an_endpoint_that_refuses_every_request_makes_the_replica_unready(
@@ -110,3 +117,117 @@ async def test_a_busy_model_stays_ready_and_a_vanished_one_is_not(settings, samp
     finally:
         generating.set()
         model.stop()
+
+
+# -- PostgreSQL and Redis (issue #14): real servers, stopped and hung under the replica --
+
+
+def _signal_all(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal a server and every process it started (PostgreSQL's backends answer the
+    pooled connections, so stopping the postmaster alone would hang nothing)."""
+    children = subprocess.run(
+        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    for pid in [process.pid, *map(int, children)]:
+        os.kill(pid, sig)
+
+
+async def _timed_readyz(client: httpx.AsyncClient) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await client.get("/readyz")
+    return response, time.monotonic() - started
+
+
+async def test_postgres_up_stopped_hung_and_back_is_ready_unready_and_ready_again(settings):
+    server = PostgresServer().start()
+    try:
+        # Trust authentication ignores the password, which must never show in the body.
+        url = server.create_database("readiness").replace("postgres@", "postgres:sekrit@")
+        async with api_client(create_app(replace(settings, database_url=url))) as client:
+            up = await client.get("/readyz")
+            assert up.status_code == 200, up.text
+            assert up.json()["checks"]["store"] == {"ok": True, "detail": "PostgreSQL answers"}
+
+            server.stop()
+            down = await client.get("/readyz")
+            assert_problem(down, 503, "store-unavailable")
+            assert down.json()["failed"] == ["store"]
+            assert "PostgreSQL does not answer" in down.json()["checks"]["store"]["detail"]
+
+            server.start()
+            back = await client.get("/readyz")  # the pool's dead connections replaced
+            assert back.status_code == 200, back.text
+
+            assert server.process is not None
+            _signal_all(server.process, signal.SIGSTOP)
+            try:
+                hung, took = await _timed_readyz(client)
+            finally:
+                _signal_all(server.process, signal.SIGCONT)
+            assert_problem(hung, 503, "store-unavailable")
+            assert hung.json()["checks"]["store"]["detail"] == (
+                f"the store gave no answer within {CHECK_TIMEOUT_S:g} s"
+            )
+            assert took < CHECK_TIMEOUT_S + 1.0, took
+            for response in (up, down, back, hung):
+                assert "sekrit" not in response.text
+            for _ in range(50):  # the abandoned check's connection is replaced
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await client.get("/readyz")).status_code == 200
+    finally:
+        server.cleanup()
+
+
+@pytest.mark.parametrize("policy", ["local", "refuse"])
+async def test_redis_up_stopped_hung_and_back_follows_redis_unavailable(settings, policy):
+    server = RedisServer().start()
+    try:
+        shared = replace(settings, redis_url=server.url, redis_unavailable=policy)
+        async with api_client(create_app(shared)) as client:
+            up = await client.get("/readyz")
+            assert up.status_code == 200, up.text
+            assert up.json()["checks"]["redis"]["ok"] is True
+            assert up.json()["checks"]["redis"]["shared"] is True
+
+            server.stop()
+            down = await client.get("/readyz")
+            if policy == "local":
+                assert down.status_code == 200, down.text
+                redis = down.json()["checks"]["redis"]
+                assert redis["ok"] is True and redis["shared"] is False
+                assert "runs per process" in redis["detail"]
+            else:
+                assert_problem(down, 503, "shared-state-unavailable")
+                assert down.json()["failed"] == ["redis"]
+                assert down.json()["checks"]["redis"]["shared"] is False
+
+            server.start()
+            back = await client.get("/readyz")
+            assert back.status_code == 200, back.text
+            assert back.json()["checks"]["redis"]["shared"] is True
+
+            assert server.process is not None
+            _signal_all(server.process, signal.SIGSTOP)
+            try:
+                hung, took = await _timed_readyz(client)
+            finally:
+                _signal_all(server.process, signal.SIGCONT)
+            assert took < CHECK_TIMEOUT_S + 1.0, took
+            assert hung.json()["checks"]["redis"]["shared"] is False
+            assert "no answer within" in hung.json()["checks"]["redis"]["detail"]
+            assert hung.status_code == (200 if policy == "local" else 503), hung.text
+            for _ in range(50):
+                again = await client.get("/readyz")
+                if again.json()["checks"]["redis"]["shared"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert again.status_code == 200 and again.json()["checks"]["redis"]["shared"]
+    finally:
+        server.cleanup()
+
+
+async def test_without_redis_url_there_is_no_redis_check(client):
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and "redis" not in ready.json()["checks"]

@@ -5,12 +5,17 @@ shared memory at all."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+from limits import parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from service.app import create_app
 from service.domain import document_id
@@ -141,3 +146,56 @@ async def test_a_result_made_by_another_replica_still_streams_its_text(
     assert deltas(events) == "Dmitry Peskov"
     assert json.loads(events[-1][1]) == {**made.json(), "cached": True}
     assert upstream.calls == 1
+
+
+async def test_rate_limit_headers_count_every_replicas_requests_including_their_own(
+    settings, redis_url, upstream, sample_article
+):
+    # The window's numbers are read after the request was counted (and awaited only when
+    # the response starts): each response says what is left after it, across replicas.
+    shared = replace(settings, redis_url=redis_url, rate_limit="6/minute")
+    upstream.default = json_reply({"answer": "Dmitry Peskov", "sentence": 17})
+    async with AsyncExitStack() as stack:
+        clients = await _replicas(stack, shared)
+        doc_id = document_id(sample_article)
+        remaining = []
+        for i in range(6):
+            response = await clients[i % 3].post(
+                "/v1/ask", json={"text": sample_article, "question": f"Who spoke? ({i})"}
+            )
+            assert response.status_code == 200, response.text
+            assert response.headers["ratelimit-limit"] == "6"
+            remaining.append(response.headers["ratelimit-remaining"])
+        refused = await clients[0].get(f"/v1/documents/{doc_id}")
+    assert remaining == ["5", "4", "3", "2", "1", "0"]
+    assert_problem(refused, 429, "rate-limited")
+    assert refused.headers["ratelimit-remaining"] == "0"
+
+
+async def test_rate_limit_counts_are_the_limits_librarys_own_and_survive_a_script_flush(
+    settings, redis_url
+):
+    # One limit is counted and read back in one round trip with the library's own Lua
+    # scripts and keys: the library itself sees every count, and after Redis forgot its
+    # scripts (as a restart does) nothing is counted twice or lost.
+    shared = replace(
+        settings, redis_url=redis_url, rate_limit="7/minute", api_keys=frozenset({"k"})
+    )
+    key = {"authorization": "Bearer k"}
+    item = parse("7/minute")
+    library = MovingWindowRateLimiter(RedisStorage("async+" + redis_url, implementation="redispy"))
+    who = "key:" + hashlib.sha256(b"k").hexdigest()[:24]
+    async with AsyncExitStack() as stack:
+        a, b = await _replicas(stack, shared, 2)
+        missing = "/v1/documents/" + "0" * 64
+        first = [await client.get(missing, headers=key) for client in (a, b, a)]
+        assert [r.headers["ratelimit-remaining"] for r in first] == ["6", "5", "4"]
+        assert (await library.get_window_stats(item, who)).remaining == 4
+        await aioredis.Redis.from_url(redis_url).script_flush()
+        after = [await client.get(missing, headers=key) for client in (b, a, b, a)]
+        assert [r.status_code for r in after] == [404, 404, 404, 404]
+        assert [r.headers["ratelimit-remaining"] for r in after] == ["3", "2", "1", "0"]
+        refused = await b.get(missing, headers=key)
+    assert_problem(refused, 429, "rate-limited")
+    assert int(refused.headers["retry-after"]) >= 1
+    assert (await library.get_window_stats(item, who)).remaining == 0

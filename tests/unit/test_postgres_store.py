@@ -134,3 +134,80 @@ async def test_the_listing_pages_newest_first_and_the_store_answers_readiness(da
     finally:
         await store.close()
     assert (await store.check())[0] is False
+
+
+class _PausedLoad:
+    """Holds a store's next database read after the row came back and before the store
+    does anything with it: the window in which another replica's delete can land."""
+
+    def __init__(self, store: PostgresDocumentStore) -> None:
+        self.read, self.release = asyncio.Event(), asyncio.Event()
+        original = store._run
+
+        async def paused(operation):  # type: ignore[no-untyped-def]
+            result = await original(operation)
+            if not self.read.is_set():
+                self.read.set()
+                await self.release.wait()
+            return result
+
+        store._run = paused  # type: ignore[method-assign]
+
+
+async def test_a_load_under_way_when_a_delete_is_heard_does_not_cache_the_document(
+    database_url,
+):
+    first, second = await _opened(database_url), await _opened(database_url)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    second.on_delete(heard.put_nowait)
+    try:
+        document = _document("Loaded while deleted. The second replica reads it slowly.")
+        await first.add(document)
+        paused = _PausedLoad(second)
+        loading = asyncio.ensure_future(second.get(document.id))
+        await asyncio.wait_for(paused.read.wait(), 10)  # the row was read before the delete
+        assert await first.delete(document.id)
+        # Heard at once, although a load of that very id is still under way.
+        assert await asyncio.wait_for(heard.get(), 10) == document.id
+        paused.release.set()
+        assert await loading == document  # it started before the delete
+        assert await second.get(document.id) is None  # and did not cache it after
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_load_under_way_when_the_listener_comes_back_does_not_cache_either(
+    database_url,
+):
+    # A delete made while the second replica's listener was cut is never heard; the
+    # listener's return ("*": anything may be gone) must also stop loads in flight.
+    first, second = await _opened(database_url), await _opened(database_url)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    second.on_delete(heard.put_nowait)
+    admin = await asyncpg.connect(database_url)
+    try:
+        document = _document("Loaded while unheard. The listener was cut meanwhile.")
+        await first.add(document)
+        paused = _PausedLoad(second)
+        loading = asyncio.ensure_future(second.get(document.id))
+        await asyncio.wait_for(paused.read.wait(), 10)
+        # Cut every listening connection (both replicas'), then delete unheard.
+        cut = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+        )
+        assert cut == 2
+        while await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'"
+        ):
+            await asyncio.sleep(0.005)  # gone (a replica looks for its listener each second)
+        assert await first.delete(document.id)
+        assert await asyncio.wait_for(heard.get(), 30) == "*"
+        paused.release.set()
+        assert await loading == document
+        assert await second.get(document.id) is None
+    finally:
+        await admin.close()
+        await first.close()
+        await second.close()

@@ -61,6 +61,8 @@ async def test_identical_work_on_three_replicas_runs_once(replicas):
     results = await asyncio.gather(*calls)
     assert work.calls == 1
     assert sorted(results) == [("made", False)] + [("made", True)] * 8
+    for state in replicas:  # the leader's finish is sent, not waited for
+        await state.settled()
     assert await replicas[0].redis.get(result_key(KEY)) == b"made"
     assert not await replicas[0].redis.exists(lock_key(KEY))
 
@@ -85,6 +87,7 @@ async def test_a_crashed_leaders_lease_expires_and_a_waiter_takes_over(replicas)
     work.release.set()
     assert await run(replicas[1], work) == ("made by the survivor", False)
     assert work.calls == 1
+    await replicas[1].settled()
     assert not await replicas[1].redis.exists(lock_key(KEY))
 
 
@@ -122,6 +125,7 @@ async def test_forgetting_a_document_drops_its_results_and_blocks_work_in_flight
     done.release.set()
     await run(replicas[0], done, "doc1|m|a")
     await run(replicas[0], done, "doc2|m|a")
+    await replicas[0].settled()
     slow = Work("finished after the delete")
     in_flight = asyncio.ensure_future(run(replicas[1], slow, "doc1|m|b"))
     while slow.calls == 0:
@@ -129,6 +133,7 @@ async def test_forgetting_a_document_drops_its_results_and_blocks_work_in_flight
     await replicas[2].forget_document("doc1")
     slow.release.set()
     assert await in_flight == ("finished after the delete", False)
+    await replicas[1].settled()
     redis = replicas[0].redis
     assert not await redis.exists(result_key("doc1|m|a"))
     assert not await redis.exists(result_key("doc1|m|b"))  # not kept: deleted meanwhile
@@ -174,6 +179,7 @@ async def test_the_lua_scripts_survive_a_redis_restart():
         work = Work()
         work.release.set()
         await run(state, work)
+        await state.settled()
         server.stop()
         server.start()
         fresh = aioredis.Redis.from_url(server.url)
