@@ -248,6 +248,10 @@ def _rounded(fitted: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _rounded_point(point: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in point.items()}
+
+
 def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -> dict[str, Any]:
     """Collect, fit, choose; write the weights (with provenance) and the curve."""
     from service.grounding.answerability import CHECK_FEATURES, DENSE_FEATURES
@@ -257,22 +261,19 @@ def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -
     out_dir.mkdir(parents=True, exist_ok=True)
     items = pool(limit, seed)
     samples = asyncio.run(collect(items, out_dir / "samples.jsonl"))
-    checked = any(s.features and set(s.features) >= CHECK_FEATURES for s in samples)
     # One model per set of signals the service may have: the same answers scored
     # without the dense features are the model it uses with DENSE_RETRIEVAL=0 (their
     # ranks came from hybrid evidence, a small mismatch), and without the check's
     # probability the one for ANSWER_CHECK=0 or an endpoint without logprobs.
     unchecked = fit(samples, leave_out=CHECK_FEATURES)
     lexical = fit(samples, leave_out=DENSE_FEATURES | CHECK_FEATURES)
-    fitted = fit(samples) if checked else unchecked
-    lexical_checked = fit(samples, leave_out=DENSE_FEATURES) if checked else None
+    asked = any(s.features and set(s.features) >= CHECK_FEATURES for s in samples)
+    checked = fit(samples) if asked else None
     settings = Settings.from_env()
     # The threshold is chosen for the model the default settings score with.
-    default = fitted if settings.answer_check else unchecked
+    default = checked if checked is not None and settings.answer_check else unchecked
     curve = tradeoff(samples, default["held_out"])
     chosen = choose(curve)
-    lexical_chosen = choose(tradeoff(samples, lexical["held_out"]))
-    checked_chosen = choose(tradeoff(samples, fitted["held_out"]))
     model = settings.llm_model or settings.embedded_model
     provenance = {
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -285,21 +286,22 @@ def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -
         "answerable": sum(s.answerable for s in samples),
         "data": "shared/data SQuAD 2.0 dev paragraphs + articles, minus the smoke suite's cases",
         "target": f"answer right (SQuAD F1 >= {CORRECT_F1})",
-        "answer_check": settings.answer_check,
+        "answer_check": default is checked,
         "cv_auc_correct": round(default["cv_auc_correct"], 4),
         "cv_auc_answerable": round(default["cv_auc_answerable"], 4),
         "threshold": chosen["threshold"],
-        "at_threshold": {k: round(v, 4) for k, v in chosen.items()},
+        "at_threshold": _rounded_point(chosen),
         "lexical_cv_auc_correct": round(lexical["cv_auc_correct"], 4),
-        "lexical_at_threshold": {k: round(v, 4) for k, v in lexical_chosen.items()},
+        "lexical_at_threshold": _rounded_point(choose(tradeoff(samples, lexical["held_out"]))),
     }
-    if checked:
-        provenance["checked_cv_auc_correct"] = round(fitted["cv_auc_correct"], 4)
-        provenance["checked_at_threshold"] = {k: round(v, 4) for k, v in checked_chosen.items()}
     weights: dict[str, Any] = {"dense": _rounded(unchecked), "lexical": _rounded(lexical)}
-    if checked and lexical_checked is not None:
-        weights["dense_checked"] = _rounded(fitted)
-        weights["lexical_checked"] = _rounded(lexical_checked)
+    if checked is not None:
+        weights["dense_checked"] = _rounded(checked)
+        weights["lexical_checked"] = _rounded(fit(samples, leave_out=DENSE_FEATURES))
+        provenance["checked_cv_auc_correct"] = round(checked["cv_auc_correct"], 4)
+        provenance["checked_at_threshold"] = _rounded_point(
+            choose(tradeoff(samples, checked["held_out"]))
+        )
     weights["provenance"] = provenance
     weights_file.write_text(json.dumps(weights, indent=2) + "\n", "utf-8")
     (out_dir / "curve.json").write_text(json.dumps(curve, indent=2) + "\n", "utf-8")

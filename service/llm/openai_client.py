@@ -96,6 +96,12 @@ class StructuredOutputModes:
                 self.settled = True
 
 
+def _refuses_logprobs(exc: openai.APIStatusError) -> bool:
+    """True when an error says the server gives no logprobs (OpenAI-style 400/422, or
+    llama-cpp-python's 500 when started without logits_all)."""
+    return exc.status_code in (400, 422, 500) and "logprob" in str(exc).lower()
+
+
 def _translate(exc: openai.OpenAIError) -> LLMError:
     """The domain error for an openai exception (the one place they are mapped)."""
     if isinstance(exc, openai.APITimeoutError):
@@ -163,7 +169,7 @@ class OpenAICompatibleLLM:
     ) -> Completion:
         """Run one chat completion in the structured-output form the endpoint takes."""
         if top_logprobs and self.logprobs_refused:
-            return Completion(content="", model=self._model, prompt_tokens=0, completion_tokens=0)
+            return self._without_logprobs()
         async with self._semaphore:
             try:
                 if top_logprobs:
@@ -212,33 +218,17 @@ class OpenAICompatibleLLM:
         """A plain completion that also returns the likeliest first tokens; an endpoint
         that refuses logprobs is remembered and answered with none from then on."""
         try:
-            response = await self._client.chat.completions.create(
-                model=self._model,
-                messages=messages,  # type: ignore[arg-type]
-                max_tokens=max_tokens,
-                temperature=self._temperature,
-                logprobs=True,
-                top_logprobs=top,
-            )
+            return await self._call(messages, max_tokens, None, None, top_logprobs=top)
         except openai.APIStatusError as exc:
-            if exc.status_code not in (400, 422, 500) or "logprob" not in str(exc).lower():
+            if not _refuses_logprobs(exc):
                 raise
             self.logprobs_refused = True
             log.warning("endpoint refused logprobs; answers are checked without them: %s", exc)
-            return Completion(content="", model=self._model, prompt_tokens=0, completion_tokens=0)
-        choice = response.choices[0] if response.choices else None
-        usage = response.usage
-        first = None
-        if choice is not None and choice.logprobs is not None and choice.logprobs.content:
-            first = {t.token: t.logprob for t in choice.logprobs.content[0].top_logprobs}
-        return Completion(
-            content=(choice.message.content or "") if choice else "",
-            model=response.model or self._model,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            finish_reason=choice.finish_reason if choice else None,
-            top_logprobs=first or None,
-        )
+            return self._without_logprobs()
+
+    def _without_logprobs(self) -> Completion:
+        """What a call for logprobs returns when the endpoint gives none: nothing."""
+        return Completion(content="", model=self._model, prompt_tokens=0, completion_tokens=0)
 
     async def _call(
         self,
@@ -247,6 +237,7 @@ class OpenAICompatibleLLM:
         response_format: dict[str, Any] | None,
         on_delta: DeltaCallback | None,
         retry: bool = True,
+        top_logprobs: int = 0,
     ) -> Completion:
         client = self._client if retry else self._client.with_options(max_retries=0)
         kwargs: dict[str, Any] = {
@@ -257,16 +248,22 @@ class OpenAICompatibleLLM:
         }
         if response_format is not None:
             kwargs["response_format"] = response_format
+        if top_logprobs:
+            kwargs |= {"logprobs": True, "top_logprobs": top_logprobs}
         if on_delta is None:
             response = await client.chat.completions.create(**kwargs)
             choice = response.choices[0] if response.choices else None
             usage = response.usage
+            first = None
+            if choice is not None and choice.logprobs is not None and choice.logprobs.content:
+                first = {t.token: t.logprob for t in choice.logprobs.content[0].top_logprobs}
             return Completion(
                 content=(choice.message.content or "") if choice else "",
                 model=response.model or self._model,
                 prompt_tokens=usage.prompt_tokens if usage else 0,
                 completion_tokens=usage.completion_tokens if usage else 0,
                 finish_reason=choice.finish_reason if choice else None,
+                top_logprobs=first or None,
             )
         parts: list[str] = []
         finish_reason: str | None = None

@@ -72,12 +72,19 @@ def _check_reply(yes: float) -> Reply:
     )
 
 
+async def _stored_with_answer(client, article: str) -> tuple[str, Reply]:
+    """The stored article's answers URL, and the model's right answer to QUESTION."""
+    document = await store(client, article)
+    target = sentence_with(document, "Dmitry Kiselyov")
+    return (
+        f"/v1/documents/{document['id']}/answers",
+        json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1}),
+    )
+
+
 async def test_the_models_check_of_its_answer_moves_the_score(checking, upstream, sample_article):
     client = checking
-    document = await store(client, sample_article)
-    target = sentence_with(document, "Dmitry Kiselyov")
-    answer = json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1})
-    url = f"/v1/documents/{document['id']}/answers"
+    url, answer = await _stored_with_answer(client, sample_article)
 
     upstream.enqueue(answer)
     unchecked = (await client.post(url, json={**QUESTION, "min_answerability": 0})).json()
@@ -113,10 +120,7 @@ async def test_an_endpoint_without_logprobs_is_asked_once_and_answers_still_come
 ):
     client = checking
     upstream.refuses_logprobs = True
-    document = await store(client, sample_article)
-    target = sentence_with(document, "Dmitry Kiselyov")
-    upstream.default = json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1})
-    url = f"/v1/documents/{document['id']}/answers"
+    url, upstream.default = await _stored_with_answer(client, sample_article)
     unchecked = (await client.post(url, json={**QUESTION, "min_answerability": 0})).json()
     for threshold in (0.01, 0.02, 0.03):
         body = (await client.post(url, json={**QUESTION, "min_answerability": threshold})).json()
@@ -130,10 +134,7 @@ async def test_a_failed_check_leaves_the_answer_scored_from_its_evidence(
     checking, upstream, sample_article
 ):
     client = checking
-    document = await store(client, sample_article)
-    target = sentence_with(document, "Dmitry Kiselyov")
-    answer = json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1})
-    url = f"/v1/documents/{document['id']}/answers"
+    url, answer = await _stored_with_answer(client, sample_article)
     upstream.enqueue(answer)
     unchecked = (await client.post(url, json={**QUESTION, "min_answerability": 0})).json()
     upstream.enqueue(answer, Reply(status=400))  # the check is refused outright
@@ -143,10 +144,7 @@ async def test_a_failed_check_leaves_the_answer_scored_from_its_evidence(
 
 
 async def test_without_answer_check_no_check_is_asked(client, upstream, sample_article):
-    document = await store(client, sample_article)
-    target = sentence_with(document, "Dmitry Kiselyov")
-    upstream.default = json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1})
-    url = f"/v1/documents/{document['id']}/answers"
+    url, upstream.default = await _stored_with_answer(client, sample_article)
     body = (await client.post(url, json={**QUESTION, "min_answerability": 0.01})).json()
     assert body["answerable"] is True
     assert len(upstream.history) == 1 and not upstream.history[0].get("logprobs")

@@ -3,6 +3,7 @@ calibration chose, and the models score the evidence the way it was fitted."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -76,7 +77,7 @@ def test_a_model_file_without_checked_models_scores_every_answer_unchecked(tmp_p
         "lexical": {"weights": {"relevance": 2.0}, "bias": 0.0},
     }
     path = tmp_path / "answerability.json"
-    path.write_text(__import__("json").dumps(data))
+    path.write_text(json.dumps(data))
     model = load_model.__wrapped__(path)
     assert model.score(_signals(confirmed=0.9), True) == model.dense.score(_signals())
     assert model.score(_signals(confirmed=0.9), False) == model.lexical.score(_signals())

@@ -3,6 +3,8 @@ tokens come back on replay, and recordings made before logprobs existed keep the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from service.llm.base import OutputSchema
 from service.llm.embedded import EmbeddedModelServer
 from service.llm.recording import RecordingLLM, call_key
@@ -36,6 +38,6 @@ async def test_the_likeliest_tokens_are_recorded_and_replayed(tmp_path):
 def test_the_embedded_server_keeps_logits_only_when_answers_are_checked():
     for check in (True, False):
         settings = Settings.from_env({"ANSWER_CHECK": "1" if check else "0"})
-        server = EmbeddedModelServer.from_settings(settings, __import__("pathlib").Path("m"), "m")
+        server = EmbeddedModelServer.from_settings(settings, Path("m"), "m")
         command = server.command()
         assert command[command.index("--logits_all") + 1] == str(check)
