@@ -22,6 +22,10 @@ access_log = logging.getLogger("service.access")
 _ID_HEADER = b"x-request-id"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"  # the route label of paths no route serves (404s)
+# Logged and counted for a request whose client went away (or whose connection the read
+# deadline closed) before any response began: nginx's "client closed request". Not a
+# 5xx, which would page someone for a client's doing.
+CLIENT_CLOSED = 499
 _MAX_LOGGED_PATH = 200
 
 
@@ -50,7 +54,15 @@ class RequestObserver:
         token = request_id.set(rid)
         header = (_ID_HEADER, rid.encode("ascii"))
         status = 0
+        gone = False  # the client left before the response began
         started = time.perf_counter()
+
+        async def receive_watching() -> Message:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and not status:
+                gone = True
+            return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -61,11 +73,18 @@ class RequestObserver:
 
         try:
             if tracing.enabled():
-                await self._traced(scope, receive, send_with_id, rid, lambda: status)
+                await self._traced(
+                    scope,
+                    receive_watching,
+                    send_with_id,
+                    rid,
+                    lambda: CLIENT_CLOSED if gone else status,
+                )
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive_watching, send_with_id)
         finally:
-            self._finish(scope, status or 500, time.perf_counter() - started)
+            final = CLIENT_CLOSED if gone else status or 500
+            self._finish(scope, final, time.perf_counter() - started)
             request_id.reset(token)
 
     async def _traced(

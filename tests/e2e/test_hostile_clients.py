@@ -12,6 +12,7 @@ from http.client import HTTPConnection
 import httpx
 import pytest
 
+from tests.api.test_metrics import Scrape
 from tests.fakes.upstream import ScriptedUpstream
 from tests.service_process import rss_bytes, running_process, running_service
 
@@ -79,6 +80,13 @@ async def test_stalled_requests_are_closed_after_the_read_timeout(
         for sock in sockets:
             sock.close()
         assert len(closed) == len(sockets), f"{len(sockets) - len(closed)} stalled connections open"
+        # The cut-short bodies reached the application: counted as the client's doing
+        # (499), never as a server error.
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            scrape = Scrape((await http.get("/metrics")).text)
+        cut = {"route": "/v1/documents", "method": "POST"}
+        assert scrape.value("grounded_http_requests_total", **cut, status="499") == 20
+        assert scrape.value("grounded_http_requests_total", **cut, status="500") == 0
         # Past uvicorn's 5 s keep-alive default, the idle connection is still open.
         await asyncio.sleep(max(0.0, opened + 6 - time.monotonic()))
         assert _closed_by_server([idle]) == []
