@@ -197,7 +197,7 @@ class Settings:
     )
     answerability_threshold: float = setting(
         "ANSWERABILITY_THRESHOLD",
-        0.45,
+        0.4,
         "answers whose evidence scores below this (0-1, see `answerability` in the API) "
         'are withheld as "not in the article"; lower answers more, higher abstains more. '
         "A request may set its own (`min_answerability`)",

@@ -39,6 +39,9 @@ class AnswerSignals:
     verbatim: float
     # Words in the answer.
     length: int
+    # Share of the answer's content words that the question already has: an answer
+    # that repeats the question tells nothing new (a common wrong answer).
+    answer_in_question: float
     # The model's probability of "yes" to "does the article state the answer?" (None
     # when not asked, or the endpoint gives no logprobs).
     confirmed: float | None = None

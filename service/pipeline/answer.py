@@ -228,4 +228,5 @@ def answer_signals(
         else len(evidence.ranked),
         verbatim=1.0 if grounded.span is not None else 0.0,
         length=len((grounded.answer or "").split()),
+        answer_in_question=coverage(content_terms(grounded.answer or ""), question_terms),
     )

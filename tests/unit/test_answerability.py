@@ -14,7 +14,12 @@ from service.grounding.answerability import (
     AnswerSignals,
     load_model,
 )
-from service.pipeline.answer import yes_probability
+from service.grounding.answers import GroundedAnswer
+from service.grounding.citations import cite_sentence
+from service.pipeline.answer import answer_signals, yes_probability
+from service.pipeline.context import Evidence
+from service.pipeline.ingest import make_document
+from service.retrieval.index import DocumentIndex
 from service.settings import Settings
 
 
@@ -27,6 +32,7 @@ def _signals(**overrides) -> AnswerSignals:
         rank=0,
         verbatim=1.0,
         length=2,
+        answer_in_question=0.0,
     )
     values.update(overrides)
     return AnswerSignals(**values)
@@ -50,6 +56,13 @@ def test_stronger_evidence_scores_higher(dense):
     # The answer's sentence ranked last among those shown, less like the question.
     weak = shipped.score(_signals(rank=5, relevance=0.1, similarity=0.75), dense)
     assert 0.0 < weak < strong < 1.0
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_an_answer_that_repeats_the_question_scores_lower(dense):
+    shipped = load_model()
+    echo = shipped.score(_signals(answer_in_question=1.0), dense)
+    assert 0.0 < echo < shipped.score(_signals(), dense)
 
 
 def test_the_models_without_the_check_read_no_check_feature():
@@ -101,3 +114,28 @@ def test_yes_probability_adds_spellings_and_ignores_other_tokens():
     top = {"yes": math.log(0.3), " Yes": math.log(0.1), "no": math.log(0.2), "NO": math.log(0.2)}
     top["maybe"] = math.log(0.2)
     assert yes_probability(top) == pytest.approx(0.4 / 0.8)
+
+
+ARTICLE = (
+    "The Varna bridge opened in 1932 after six years of work. "
+    "It was designed by the engineer Ilse Brandt, who also designed the harbour station. "
+    "The city council paid 4 million marks for it."
+)
+
+
+def _signals_for(question: str, answer: str, sentence: int):
+    document = make_document(ARTICLE, 256, 32)
+    index = DocumentIndex.build(document)
+    start = ARTICLE.index(answer)
+    grounded = GroundedAnswer(
+        True, answer, [cite_sentence(document, sentence)], (start, start + len(answer))
+    )
+    shown = list(range(len(document.sentence_spans)))
+    return answer_signals(index, question, grounded, Evidence(shown, shown, {}))
+
+
+def test_an_answer_that_repeats_the_question_is_marked_as_such():
+    new = _signals_for("Who designed the Varna bridge?", "Ilse Brandt", 1)
+    echo = _signals_for("Who designed the harbour station?", "harbour station", 1)
+    assert new.answer_in_question == 0.0
+    assert echo.answer_in_question == 1.0

@@ -113,4 +113,5 @@ def _signals(similarity):
         rank=2,
         verbatim=1.0,
         length=2,
+        answer_in_question=0.0,
     )
