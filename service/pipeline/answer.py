@@ -157,7 +157,9 @@ async def answer_with_signals(
         else:
             completions.append(checked)
             signals = replace(signals, confirmed=yes_probability(checked.top_logprobs))
-    answerability = load_model().score(signals, dense) if signals is not None else 0.0
+    # Compared as reported (4 decimals), so a client that asks for the score it was
+    # given gets the same answer back.
+    answerability = round(load_model().score(signals, dense), 4) if signals is not None else 0.0
     if answerability < min_answerability:
         grounded = ABSTAIN
     usage = Usage()
@@ -171,7 +173,7 @@ async def answer_with_signals(
         citations=grounded.citations,
         answer_start=grounded.span[0] if grounded.span else None,
         answer_end=grounded.span[1] if grounded.span else None,
-        answerability=round(answerability, 4),
+        answerability=answerability,
         model=structured.model,
         prompt_version=prompt.version_tag,
         usage=usage,
