@@ -179,7 +179,7 @@ def fit(
     from sklearn.preprocessing import StandardScaler
 
     answered = [s for s in samples if s.features is not None]
-    names = sorted(set(answered[0].features or {}) - leave_out)
+    names = sorted(set().union(*(s.features or {} for s in answered)) - leave_out)
     # A feature some answers lack (the check, when the endpoint gave no logprobs for
     # them) leaves those answers out of this model.
     answered = [s for s in answered if s.features and set(names) <= set(s.features)]
@@ -204,6 +204,7 @@ def fit(
         "cv_auc_correct": float(roc_auc_score(y, held_out)),
         "cv_auc_answerable": float(roc_auc_score([s.answerable for s in answered], held_out)),
         "held_out": scores,
+        "answers": len(answered),
     }
 
 
@@ -298,10 +299,14 @@ def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -
     if checked is not None:
         weights["dense_checked"] = _rounded(checked)
         weights["lexical_checked"] = _rounded(fit(samples, leave_out=DENSE_FEATURES))
+        # Fewer than all when only some questions were asked with the check (a pool
+        # extended later without ANSWER_CHECK).
+        provenance["checked_answers"] = checked["answers"]
         provenance["checked_cv_auc_correct"] = round(checked["cv_auc_correct"], 4)
-        provenance["checked_at_threshold"] = _rounded_point(
-            choose(tradeoff(samples, checked["held_out"]))
-        )
+        if checked["answers"] == unchecked["answers"]:  # a curve needs every answer scored
+            provenance["checked_at_threshold"] = _rounded_point(
+                choose(tradeoff(samples, checked["held_out"]))
+            )
     weights["provenance"] = provenance
     weights_file.write_text(json.dumps(weights, indent=2) + "\n", "utf-8")
     (out_dir / "curve.json").write_text(json.dumps(curve, indent=2) + "\n", "utf-8")

@@ -115,3 +115,22 @@ def _signals(similarity):
         length=2,
         answer_in_question=0.0,
     )
+
+
+def test_a_feature_only_some_answers_have_is_fitted_on_those_alone():
+    import numpy as np
+
+    from evals.calibrate import fit
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(200):
+        right = i % 2 == 0
+        features = {"similarity": 0.80 + 0.02 * right + rng.normal(0, 0.01)}
+        if i >= 100:  # asked with the check: the later part of a pool extended without it
+            features["confirmed"] = 0.5 + 0.4 * right + rng.normal(0, 0.05)
+        samples.append(Sample(f"qa:doc{i // 4}::{i}", right, True, float(right), features))
+    checked = fit(samples)
+    assert "confirmed" in checked["weights"] and checked["answers"] == 100
+    unchecked = fit(samples, leave_out=frozenset({"confirmed"}))
+    assert "confirmed" not in unchecked["weights"] and unchecked["answers"] == 200
