@@ -11,31 +11,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from service.app import create_app
 from tests.api.helpers import api_client, store
 from tests.fakes.upstream import Reply, json_reply
+from tests.metrics_scrape import Scrape
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ANSWER = json_reply({"answer": "Dmitry Peskov", "sentence": 17})
-
-
-class Scrape:
-    """One scrape of /metrics, parsed: sample values by name and labels."""
-
-    def __init__(self, text: str) -> None:
-        self.samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                key = (sample.name, frozenset(sample.labels.items()))
-                self.samples[key] = sample.value
-
-    def value(self, name: str, **labels: str) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-    def series(self, name: str) -> list[dict[str, str]]:
-        return [dict(labels) for n, labels in self.samples if n == name]
 
 
 async def scrape(client) -> Scrape:

@@ -12,8 +12,8 @@ from http.client import HTTPConnection
 import httpx
 import pytest
 
-from tests.api.test_metrics import Scrape
 from tests.fakes.upstream import ScriptedUpstream
+from tests.metrics_scrape import Scrape
 from tests.service_process import rss_bytes, running_process, running_service
 
 pytestmark = pytest.mark.e2e
