@@ -131,7 +131,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         add("4 long docs", "prompt tokens / article tokens", d["long_doc_token_share"],
             key="long_doc_token_share")  # fmt: skip
         c = d["configs"]
-        add("4 long docs", "evidence recall: default (4 sent.)", d["evidence_recall_default"])
+        add("4 long docs", "evidence recall: default settings", d["evidence_recall_default"])
         add("4 long docs", "  chunks only (0) | whole article",
             f"{_fmt(d['evidence_recall_chunks_only'])} | "
             f"{_fmt(d['evidence_recall_whole_article'])} (by construction)")  # fmt: skip
