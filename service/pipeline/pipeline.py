@@ -13,6 +13,7 @@ import msgspec
 
 from service.domain import Answer, Document, Summary, SummaryOptions
 from service.errors import Overloaded
+from service.grounding.answerability import load_model
 from service.llm.base import (
     LLM,
     DeltaCallback,
@@ -209,6 +210,9 @@ class Pipeline:
             f"{settings.answer_context_sentences}/{settings.answer_whole_article_tokens}",
             str(settings.dense_retrieval),
             f"{threshold:.4f}",
+            # A new answerability model scores the same answer differently: replicas
+            # sharing a cache must not serve the old one's verdicts.
+            load_model().provenance.get("fitted_at", ""),
             question,
         )
 

@@ -148,3 +148,25 @@ async def test_without_answer_check_no_check_is_asked(client, upstream, sample_a
     body = (await client.post(url, json={**QUESTION, "min_answerability": 0.01})).json()
     assert body["answerable"] is True
     assert len(upstream.history) == 1 and not upstream.history[0].get("logprobs")
+
+
+async def test_a_new_answerability_model_is_not_served_the_old_ones_cached_verdicts(
+    client, upstream, sample_article, monkeypatch
+):
+    from service.grounding import answerability
+    from service.pipeline import pipeline
+
+    document = await store(client, sample_article)
+    target = sentence_with(document, "Dmitry Kiselyov")
+    upstream.default = json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1})
+    url = f"/v1/documents/{document['id']}/answers"
+    first = (await client.post(url, json=QUESTION)).json()
+    again = (await client.post(url, json=QUESTION)).json()
+    assert first["cached"] is False and again["cached"] is True
+
+    shipped = answerability.load_model()
+    refitted = dataclasses.replace(shipped, provenance={**shipped.provenance, "fitted_at": "later"})
+    monkeypatch.setattr(pipeline, "load_model", lambda: refitted)
+    after = (await client.post(url, json=QUESTION)).json()
+    assert after["cached"] is False
+    assert len(upstream.history) == 2
