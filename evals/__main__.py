@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, metavar="N", help="a seeded sample of N questions"
     )
     cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument(
+        "--refit",
+        action="store_true",
+        help="ask no model: fit on the questions already collected in --out",
+    )
     cal.add_argument("--out", type=Path, default=Path("evals/reports/calibration"), metavar="DIR")
     cal.add_argument(
         "--weights",
@@ -168,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "calibrate":
         from evals.calibrate import calibrate
 
-        result = calibrate(args.limit, args.seed, args.out, args.weights)
+        result = calibrate(args.limit, args.seed, args.out, args.weights, args.refit)
         chosen = result["provenance"]["at_threshold"]
         print(json.dumps(result["provenance"], indent=2))
         print(

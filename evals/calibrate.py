@@ -85,9 +85,29 @@ def pool(limit: int | None, seed: int) -> list[tuple[EvalDocument, QACase]]:
     return [(document, question) for document, questions in documents for question in questions]
 
 
+def dataset_of(items: list[tuple[EvalDocument, QACase]]) -> dict[str, str]:
+    """The pool file (stem) each case comes from."""
+    names = {}
+    for name in POOL:
+        for document in load_dataset(default_data_dir() / name, task="qa"):
+            names[document.id] = Path(name).stem
+    return {f"qa:{case_id(d, q)}": names[d.id] for d, q in items}
+
+
 def group_of(case: str) -> str:
-    """The document a case id belongs to ("qa:<document>::<question hash>")."""
+    """The document a case id belongs to ("qa:<document>::<question id>")."""
     return case.rsplit("::", 1)[0]
+
+
+def fold_groups(cases: list[str]) -> list[str]:
+    """The group each case is folded with: its document, except that a question asked
+    of several documents (a SQuAD paragraph, then the whole article it came from) goes
+    with the first one that asks it. Otherwise the same question could be fitted on as
+    a paragraph and scored as an article, and the cross-validated scores would flatter."""
+    first: dict[str, str] = {}
+    for case in cases:
+        first.setdefault(case.rsplit("::", 1)[1], group_of(case))
+    return [first[case.rsplit("::", 1)[1]] for case in cases]
 
 
 async def collect(items: list[tuple[EvalDocument, QACase]], out: Path) -> list[Sample]:
@@ -101,6 +121,8 @@ async def collect(items: list[tuple[EvalDocument, QACase]], out: Path) -> list[S
     from service.settings import Settings
 
     done = {json.loads(line)["case"]: json.loads(line) for line in _lines(out)}
+    if all(f"qa:{case_id(d, q)}" in done for d, q in items):  # nothing to ask a model
+        return [Sample(**done[f"qa:{case_id(d, q)}"]) for d, q in items]
     settings = Settings.from_env(
         {
             **os.environ,
@@ -189,7 +211,7 @@ def fit(
     held_out = np.zeros(len(answered))
     # Folds by document: questions on one article share evidence, and a model scored on
     # articles it was fitted on would look better than it is.
-    groups = [group_of(s.case) for s in answered]
+    groups = fold_groups([s.case for s in answered])
     splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(x, y, groups):
         held_out[test] = model.fit(x[train], y[train]).predict_proba(x[test])[:, 1]
@@ -253,14 +275,48 @@ def _rounded_point(point: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in point.items()}
 
 
-def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -> dict[str, Any]:
-    """Collect, fit, choose; write the weights (with provenance) and the curve."""
+CHECK_PROVENANCE = ("checked_answers", "checked_cv_auc_correct", "checked_at_threshold")
+
+
+def kept_check_models(weights_file: Path, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The models with the check from the weights file being replaced, when no answer of
+    this run was asked with it (refitting them needs ANSWER_CHECK=1 model calls); their
+    provenance goes along, marked with when they were fitted."""
+    if not weights_file.exists():
+        return {}
+    previous = json.loads(weights_file.read_text("utf-8"))
+    if "dense_checked" not in previous or "lexical_checked" not in previous:
+        return {}
+    before = previous.get("provenance", {})
+    provenance["checked_models_fitted_at"] = before.get(
+        "checked_models_fitted_at", before.get("fitted_at")
+    )
+    for key in CHECK_PROVENANCE:
+        if key in before:
+            provenance[key] = before[key]
+    return {
+        "dense_checked": previous["dense_checked"],
+        "lexical_checked": previous["lexical_checked"],
+    }
+
+
+def calibrate(
+    limit: int | None, seed: int, out_dir: Path, weights_file: Path, refit: bool = False
+) -> dict[str, Any]:
+    """Collect, fit, choose; write the weights (with provenance) and the curve. With
+    `refit`, no model is asked: the fit uses the pool questions already collected in
+    out_dir (the provenance counts them)."""
     from service.grounding.answerability import CHECK_FEATURES, DENSE_FEATURES
     from service.pipeline.answer import answer_prompt_version
     from service.settings import Settings
 
     out_dir.mkdir(parents=True, exist_ok=True)
     items = pool(limit, seed)
+    if refit:
+        collected = {json.loads(line)["case"] for line in _lines(out_dir / "samples.jsonl")}
+        items = [(d, q) for d, q in items if f"qa:{case_id(d, q)}" in collected]
+        if not items:
+            raise SystemExit(f"--refit: no pool question collected in {out_dir}")
     samples = asyncio.run(collect(items, out_dir / "samples.jsonl"))
     # One model per set of signals the service may have: the same answers scored
     # without the dense features are the model it uses with DENSE_RETRIEVAL=0 (their
@@ -275,6 +331,18 @@ def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -
     default = checked if checked is not None and settings.answer_check else unchecked
     curve = tradeoff(samples, default["held_out"])
     chosen = choose(curve)
+    # The same threshold on each file alone: paragraphs answered from the whole text,
+    # whole articles from retrieved excerpts.
+    dataset = dataset_of(items)
+    by_dataset = {}
+    for name in sorted(set(dataset.values())):
+        subset = [s for s in samples if dataset[s.case] == name]
+        point = next(
+            p
+            for p in tradeoff(subset, default["held_out"])
+            if p["threshold"] == chosen["threshold"]
+        )
+        by_dataset[name] = {"questions": len(subset), **_rounded_point(point)}
     model = settings.llm_model or settings.embedded_model
     provenance = {
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -292,6 +360,7 @@ def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -
         "cv_auc_answerable": round(default["cv_auc_answerable"], 4),
         "threshold": chosen["threshold"],
         "at_threshold": _rounded_point(chosen),
+        "at_threshold_by_dataset": by_dataset,
         "lexical_cv_auc_correct": round(lexical["cv_auc_correct"], 4),
         "lexical_at_threshold": _rounded_point(choose(tradeoff(samples, lexical["held_out"]))),
     }
@@ -307,6 +376,8 @@ def calibrate(limit: int | None, seed: int, out_dir: Path, weights_file: Path) -
             provenance["checked_at_threshold"] = _rounded_point(
                 choose(tradeoff(samples, checked["held_out"]))
             )
+    else:
+        weights.update(kept_check_models(weights_file, provenance))
     weights["provenance"] = provenance
     weights_file.write_text(json.dumps(weights, indent=2) + "\n", "utf-8")
     (out_dir / "curve.json").write_text(json.dumps(curve, indent=2) + "\n", "utf-8")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from service.domain import Citation
 from service.grounding.citations import cite_sentence, locate_in_sentence
 from service.retrieval.index import DocumentIndex
-from service.text.words import content_terms, coverage, is_known
+from service.text.words import content_terms, coverage, is_known, name_terms
 
 # An answer string counts as found in a sentence at this rapidfuzz score (0-100).
 ANSWER_MATCH_MIN = 85.0
@@ -151,3 +151,21 @@ def _names_something_else(answer: str, sentence_terms: frozenset[str]) -> bool:
         if not any(fuzz.ratio(term, other) >= SPELLING_MATCH_MIN for other in sentence_terms):
             return True
     return False
+
+
+def unmentioned_names(question: str, article_terms: frozenset[str]) -> float:
+    """Share of the question's names and numbers that the article never mentions, nor
+    a close respelling of them: a question about someone or something the article does
+    not name is rarely answered by it."""
+    names = name_terms(question, skip_first=True)
+    if not names:
+        return 0.0
+    missing = [
+        name
+        for name in names - article_terms
+        if process.extractOne(
+            name, article_terms, scorer=fuzz.ratio, score_cutoff=SPELLING_MATCH_MIN
+        )
+        is None
+    ]
+    return len(missing) / len(names)

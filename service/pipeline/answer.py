@@ -11,7 +11,7 @@ import anyio
 
 from service.domain import Answer, Usage
 from service.grounding.answerability import AnswerSignals, load_model
-from service.grounding.answers import ABSTAIN, GroundedAnswer, ground_answer
+from service.grounding.answers import ABSTAIN, GroundedAnswer, ground_answer, unmentioned_names
 from service.llm.base import (
     LLM,
     ChatMessage,
@@ -26,7 +26,7 @@ from service.pipeline.structured import ask_structured
 from service.pipeline.visible_text import VisibleTextStream, answer_text
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
-from service.text.words import content_terms, coverage
+from service.text.words import content_terms, coverage, name_terms
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +212,12 @@ def yes_probability(top_logprobs: dict[str, float] | None) -> float | None:
     return totals["yes"] / both if both > 0 else None
 
 
+def names_off(question: str, sentence_terms: frozenset[str]) -> float:
+    """Share of the question's names and numbers that a sentence does not have."""
+    names = name_terms(question, skip_first=True)
+    return len(names - sentence_terms) / len(names) if names else 0.0
+
+
 def answer_signals(
     index: DocumentIndex, question: str, grounded: GroundedAnswer, evidence: Evidence
 ) -> AnswerSignals:
@@ -231,4 +237,6 @@ def answer_signals(
         verbatim=1.0 if grounded.span is not None else 0.0,
         length=len((grounded.answer or "").split()),
         answer_in_question=coverage(content_terms(grounded.answer or ""), question_terms),
+        unmentioned=unmentioned_names(question, index.article_terms),
+        names_off_sentence=names_off(question, index.sentence_terms[sentence]),
     )

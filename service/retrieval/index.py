@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import bm25s
 import numpy as np
@@ -60,6 +61,11 @@ class DocumentIndex:
             _vectors=vectors,
             _embedded=embedded,
         )
+
+    @cached_property
+    def article_terms(self) -> frozenset[str]:
+        """Content terms of the whole (visible) article."""
+        return frozenset().union(*self.sentence_terms)
 
     def shown_text(self, sentence: int) -> str:
         """What a prompt may show of a sentence ("" when all of it is hidden)."""

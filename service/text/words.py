@@ -49,6 +49,19 @@ def content_terms(text: str) -> frozenset[str]:
     return frozenset(_stem(t) for t in (content or tokens))
 
 
+def name_terms(text: str, skip_first: bool = False) -> frozenset[str]:
+    """Stems of the names and numbers in a text: capitalised words and words with digits,
+    stopwords and question words aside (with skip_first, the first word too: a question
+    starts with a capital whatever it is)."""
+    tokens = _WORD.findall(text)
+    return frozenset(
+        _stem(w.lower())
+        for i, w in enumerate(tokens)
+        if (w[0].isupper() and not (skip_first and i == 0)) or any(c.isdigit() for c in w)
+        if w.lower() not in _STOPWORDS and w.lower() not in QUESTION_WORDS
+    )
+
+
 def coverage(claim: frozenset[str], evidence: frozenset[str]) -> float:
     """Share of the claim's terms that the evidence contains (0 for an empty claim)."""
     if not claim:

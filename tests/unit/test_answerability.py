@@ -33,6 +33,8 @@ def _signals(**overrides) -> AnswerSignals:
         verbatim=1.0,
         length=2,
         answer_in_question=0.0,
+        unmentioned=0.0,
+        names_off_sentence=0.0,
     )
     values.update(overrides)
     return AnswerSignals(**values)
@@ -139,3 +141,28 @@ def test_an_answer_that_repeats_the_question_is_marked_as_such():
     echo = _signals_for("Who designed the harbour station?", "harbour station", 1)
     assert new.answer_in_question == 0.0
     assert echo.answer_in_question == 1.0
+
+
+@pytest.mark.parametrize(
+    ("question", "share"),
+    [
+        ("Who designed the Varna bridge?", 0.0),
+        ("Who designed the Warna bridge?", 0.0),  # a close respelling of a name it has
+        ("What did the council pay?", 0.0),  # no names: nothing to miss
+        ("In 1932, who paid for the bridge?", 0.0),  # the first word is not a name
+        ("Who designed the Varna bridge in 1950?", 0.5),
+        ("What did Obama say about Brandt's station in 2019?", 2 / 3),
+    ],
+)
+def test_names_and_numbers_the_article_never_mentions_are_counted(question, share):
+    signals = _signals_for(question, "Ilse Brandt", 1)
+    assert signals.unmentioned == pytest.approx(share)
+
+
+def test_the_questions_names_missing_from_the_answers_sentence_are_counted():
+    off = _signals_for("Who designed the Varna bridge?", "Ilse Brandt", 1)
+    assert off.names_off_sentence == 1.0
+    on = _signals_for("When did the Varna bridge open?", "1932", 0)
+    assert on.names_off_sentence == 0.0
+    half = _signals_for("Did Brandt design the Varna station?", "Ilse Brandt", 1)
+    assert half.names_off_sentence == 0.5

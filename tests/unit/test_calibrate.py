@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from evals.calibrate import PER_DOCUMENT, Sample, choose, gated_cases, group_of, pool, tradeoff
+from evals.calibrate import (
+    PER_DOCUMENT,
+    Sample,
+    choose,
+    fold_groups,
+    gated_cases,
+    group_of,
+    pool,
+    tradeoff,
+)
 from evals.datasets import case_id
 
 
@@ -22,6 +31,25 @@ def test_the_pool_never_holds_a_gated_case_and_keeps_documents_whole():
         ungated = [q for q in document.questions if f"qa:{case_id(document, q)}" not in gated]
         assert by_document[document.id] == min(len(ungated), PER_DOCUMENT)
     assert {group_of(c) for c in cases} == {f"qa:{d.id}" for d, _ in items}
+
+
+def test_a_question_asked_of_a_paragraph_and_its_article_is_folded_with_the_paragraph():
+    cases = [
+        "qa:squad2/Normans/p0::q1",
+        "qa:squad2/Normans/p0::q2",
+        "qa:squad2/Normans/p1::q3",
+        "qa:squad2/Normans::q1",
+        "qa:squad2/Normans::q3",
+        "qa:squad2/Normans::q9",  # asked of the article alone
+    ]
+    assert fold_groups(cases) == [
+        "qa:squad2/Normans/p0",
+        "qa:squad2/Normans/p0",
+        "qa:squad2/Normans/p1",
+        "qa:squad2/Normans/p0",
+        "qa:squad2/Normans/p1",
+        "qa:squad2/Normans",
+    ]
 
 
 def test_a_different_seed_draws_different_documents():
@@ -114,6 +142,8 @@ def _signals(similarity):
         verbatim=1.0,
         length=2,
         answer_in_question=0.0,
+        unmentioned=0.0,
+        names_off_sentence=0.0,
     )
 
 
@@ -134,3 +164,32 @@ def test_a_feature_only_some_answers_have_is_fitted_on_those_alone():
     assert "confirmed" in checked["weights"] and checked["answers"] == 100
     unchecked = fit(samples, leave_out=frozenset({"confirmed"}))
     assert "confirmed" not in unchecked["weights"] and unchecked["answers"] == 200
+
+
+def test_a_run_without_the_check_keeps_the_models_fitted_with_it(tmp_path):
+    import json
+
+    from evals.calibrate import kept_check_models
+
+    weights = tmp_path / "answerability.json"
+    assert kept_check_models(weights, {}) == {}  # nothing to keep
+    checked = {"weights": {"confirmed": 8.0}, "bias": -1.0}
+    weights.write_text(
+        json.dumps(
+            {
+                "dense": {"weights": {}, "bias": 0.0},
+                "dense_checked": checked,
+                "lexical_checked": checked,
+                "provenance": {"fitted_at": "2026-12-01T10:00:00+00:00", "checked_answers": 339},
+            }
+        )
+    )
+    provenance: dict = {}
+    assert kept_check_models(weights, provenance) == {
+        "dense_checked": checked,
+        "lexical_checked": checked,
+    }
+    assert provenance == {
+        "checked_models_fitted_at": "2026-12-01T10:00:00+00:00",
+        "checked_answers": 339,
+    }
