@@ -10,7 +10,7 @@ from rapidfuzz import fuzz, process
 from service.domain import Citation
 from service.grounding.citations import cite_sentence, locate_in_sentence
 from service.retrieval.index import DocumentIndex
-from service.text.words import content_terms, coverage, is_known, name_terms
+from service.text.words import content_terms, coverage, is_known
 
 # An answer string counts as found in a sentence at this rapidfuzz score (0-100).
 ANSWER_MATCH_MIN = 85.0
@@ -147,25 +147,22 @@ def _names_something_else(answer: str, sentence_terms: frozenset[str]) -> bool:
     numbers (capitalised words, words with digits) is neither in the sentence nor a
     respelling of a word that is. Other words may differ (a paraphrase), names may not."""
     names = [w for w in _WORD.findall(answer) if w[0].isupper() or any(c.isdigit() for c in w)]
-    for term in content_terms(" ".join(names)) - sentence_terms if names else ():
-        if not any(fuzz.ratio(term, other) >= SPELLING_MATCH_MIN for other in sentence_terms):
-            return True
-    return False
+    terms = content_terms(" ".join(names)) - sentence_terms if names else frozenset()
+    return any(not _respelled(term, sentence_terms) for term in terms)
 
 
-def unmentioned_names(question: str, article_terms: frozenset[str]) -> float:
-    """Share of the question's names and numbers that the article never mentions, nor
-    a close respelling of them: a question about someone or something the article does
-    not name is rarely answered by it."""
-    names = name_terms(question, skip_first=True)
+def _respelled(term: str, terms: frozenset[str]) -> bool:
+    """True when one of terms spells term this closely (SPELLING_MATCH_MIN)."""
+    match = process.extractOne(term, terms, scorer=fuzz.ratio, score_cutoff=SPELLING_MATCH_MIN)
+    return match is not None
+
+
+def missing_share(names: frozenset[str], terms: frozenset[str], respelled: bool = False) -> float:
+    """Share of names (name_terms of a question) that terms lack; with respelled, a
+    close respelling of a name counts as having it. Used on the whole article (a
+    question about someone the article never names is rarely answered by it) and on
+    the answer's sentence."""
     if not names:
         return 0.0
-    missing = [
-        name
-        for name in names - article_terms
-        if process.extractOne(
-            name, article_terms, scorer=fuzz.ratio, score_cutoff=SPELLING_MATCH_MIN
-        )
-        is None
-    ]
+    missing = [n for n in names - terms if not (respelled and _respelled(n, terms))]
     return len(missing) / len(names)

@@ -11,7 +11,7 @@ import anyio
 
 from service.domain import Answer, Usage
 from service.grounding.answerability import AnswerSignals, load_model
-from service.grounding.answers import ABSTAIN, GroundedAnswer, ground_answer, unmentioned_names
+from service.grounding.answers import ABSTAIN, GroundedAnswer, ground_answer, missing_share
 from service.llm.base import (
     LLM,
     ChatMessage,
@@ -212,18 +212,13 @@ def yes_probability(top_logprobs: dict[str, float] | None) -> float | None:
     return totals["yes"] / both if both > 0 else None
 
 
-def names_off(question: str, sentence_terms: frozenset[str]) -> float:
-    """Share of the question's names and numbers that a sentence does not have."""
-    names = name_terms(question, skip_first=True)
-    return len(names - sentence_terms) / len(names) if names else 0.0
-
-
 def answer_signals(
     index: DocumentIndex, question: str, grounded: GroundedAnswer, evidence: Evidence
 ) -> AnswerSignals:
     """The evidence behind a grounded answer, as the answerability model reads it."""
     sentence = grounded.citations[0].sentence
     question_terms = content_terms(question)
+    names = name_terms(question, skip_first=True)
     relevance = [coverage(question_terms, index.sentence_terms[s]) for s in evidence.shown]
     similarity = evidence.similarity
     return AnswerSignals(
@@ -237,6 +232,6 @@ def answer_signals(
         verbatim=1.0 if grounded.span is not None else 0.0,
         length=len((grounded.answer or "").split()),
         answer_in_question=coverage(content_terms(grounded.answer or ""), question_terms),
-        unmentioned=unmentioned_names(question, index.article_terms),
-        names_off_sentence=names_off(question, index.sentence_terms[sentence]),
+        unmentioned=missing_share(names, index.article_terms, respelled=True),
+        names_off_sentence=missing_share(names, index.sentence_terms[sentence]),
     )
