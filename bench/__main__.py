@@ -57,6 +57,7 @@ HEADLINES = (
     ("embedded", "summary_ttft_median_s"),
     ("embedded", "summary_total_median_s"),
     ("embedded", "answers_per_minute"),
+    ("embedded", "first_question_read_ahead_ratio"),
     ("scaling", "ingest_s_per_mb_spread"),
     ("shared_state", "shared_added_ms_p50"),
     ("shared_state", "cache_hit_rps_ratio_3_haproxy_to_1"),

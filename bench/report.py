@@ -152,6 +152,11 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         apm = e["answers_per_minute"]
         add("5 embedded", "answers/min at c=1 | 2 | 4",
             " | ".join(_fmt(apm.get(k)) for k in ("c1", "c2", "c4")))  # fmt: skip
+        first = e.get("first_question", {})
+        if "ratio_read_ahead_to_at_once" in first:
+            add("5 embedded", "new article's 1st question: read ahead / asked at once",
+                f"{_fmt(first['ratio_read_ahead_to_at_once'])} "
+                f"({first['after_read_ahead_s']} vs {first['asked_at_once_s']} s)")  # fmt: skip
     g = s.get("scaling", {})
     for row in g.get("ingestion", []):
         add("6 scaling", f"ingest {row['size']}: s/MB | peak",

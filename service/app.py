@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Lite
             app.state.settings = settings
             app.state.store = store
             app.state.pipeline = pipeline = Pipeline(model, settings, shared)
+            stack.push_async_callback(pipeline.aclose)
             set_breaker_state(pipeline.circuit_state() or "closed")
             # Deletes made through other replicas drop this replica's cached results.
             store.on_delete(pipeline.forget)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sys
 from collections.abc import Iterator, Sequence
@@ -164,7 +165,8 @@ async def _run_task(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with _activity(err) as (activity, task):
             async with open_llm(settings) as llm:
-                pipeline = Pipeline(llm, settings)
+                # One request and exit: no later question to read the article ahead for.
+                pipeline = Pipeline(llm, dataclasses.replace(settings, prefill_articles="off"))
                 written: list[str] = []
 
                 def on_delta(delta: str) -> None:

@@ -23,6 +23,7 @@ StructuredOutput = Literal["auto", "json_schema", "json_object", "off"]
 SummaryMode = Literal["abstractive", "extractive"]
 LogFormat = Literal["text", "json"]
 RedisUnavailable = Literal["local", "refuse"]
+Prefill = Literal["auto", "on", "off"]
 
 
 def setting(
@@ -173,6 +174,16 @@ class Settings:
         "articles up to this many tokens are shown whole to every question, so the model "
         "server's prompt cache answers the next question on the same article in about a "
         "second; longer ones show only the best sentences (below)",
+    )
+    prefill_articles: Prefill = setting(
+        "PREFILL_ARTICLES",
+        "auto",
+        "after an article is stored or summarised, and while no request waits for the "
+        "model, have it read the article as questions show it (short articles, in steps "
+        "of ~160 tokens; a request arriving meanwhile waits for one step at most), so the "
+        "first question starts from the server's prompt cache. `auto`: with the embedded "
+        "model only (an endpoint that bills by the token would charge for the reads); "
+        "`on`; `off`",
     )
     answer_context_sentences: int = setting(
         "ANSWER_CONTEXT_SENTENCES",

@@ -75,8 +75,10 @@ class DocumentController(Controller):
         data: JSONBody[DocumentIn],
         store: NamedDependency[Documents],
         settings: NamedDependency[Settings],
+        pipeline: NamedDependency[Pipeline],
     ) -> Response[DocumentOut]:
         document, created = await ingest(store, settings, data.text, data.title, data.url)
+        pipeline.prefill(document)
         status = HTTP_201_CREATED if created else HTTP_200_OK
         return Response(DocumentOut.of(document), status_code=status)
 

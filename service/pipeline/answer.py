@@ -58,6 +58,11 @@ def answer_prompt_version(check: bool = False) -> str:
     return f"{version}+{load_prompt('answer_check').version_tag}" if check else version
 
 
+def answer_messages(index: DocumentIndex, shown: list[int], question: str) -> list[ChatMessage]:
+    """The answer prompt showing these sentences (also what a prefill reads ahead)."""
+    return load_prompt("answer").render(article=render_numbered(index, shown), question=question)
+
+
 async def answer_question(
     llm: LLM,
     index: DocumentIndex,
@@ -119,7 +124,7 @@ async def answer_with_signals(
     # Dense ranking may embed sentences (tens of ms each): off the loop. BM25 alone
     # takes microseconds, less than a thread hop.
     evidence = await anyio.to_thread.run_sync(gather) if dense else gather()
-    messages = prompt.render(article=render_numbered(index, evidence.shown), question=question)
+    messages = answer_messages(index, evidence.shown, question)
     stream = VisibleTextStream(answer_text, on_delta) if on_delta else None
     structured = await ask_structured(
         llm,

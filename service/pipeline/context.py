@@ -106,6 +106,19 @@ def _gather(
     return Evidence(sorted(ranked), ranked, {s: similarity[s] for s in ranked if s in similarity})
 
 
+def shown_whole(
+    index: DocumentIndex, whole_budget: int, whole_article_tokens: int
+) -> list[int] | None:
+    """The sentences every question on a short article is shown (all of it: one prompt
+    prefix for all its questions), or None for an article questions see excerpts of."""
+    document = index.document
+    if not fits_in_one_prompt(document, whole_budget):
+        return None
+    if document.segmentation.tokens > whole_article_tokens:
+        return None
+    return [s for s in range(len(document.sentence_spans)) if index.shown_text(s)]
+
+
 def _zscores(values: np.ndarray) -> np.ndarray:
     values = values.astype(np.float64)
     spread = values.std()

@@ -30,6 +30,7 @@ from service.pipeline.answer import answer_prompt_version, answer_question
 from service.pipeline.cache import SingleFlight
 from service.pipeline.context import fits_in_one_prompt
 from service.pipeline.degraded import degraded_answer, degraded_summary
+from service.pipeline.prefill import Prefiller, prefill_wanted
 from service.pipeline.summarize import ProgressCallback, summarize_document, summary_prompt_version
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings
@@ -78,6 +79,19 @@ class Pipeline:
         # Bumped by every delete: work that started before a delete must not put its
         # result (or index) into a cache after it (the 204 says the document is gone).
         self._deletions = 0
+        self._prefiller = (
+            Prefiller(
+                llm,
+                self.index,
+                # Only this process's own requests are seen: replicas sharing one model
+                # server should leave PREFILL_ARTICLES at auto (off for an endpoint).
+                idle=lambda: len(self._flight) == 0,
+                whole_budget=settings.context_budget_tokens,
+                whole_article_tokens=settings.answer_whole_article_tokens,
+            )
+            if prefill_wanted(settings)
+            else None
+        )
 
     @property
     def model(self) -> str:
@@ -119,6 +133,22 @@ class Pipeline:
         index, _ = await self._index_flight.run(document.id, build)
         return index
 
+    def prefill(self, document: Document) -> None:
+        """Have the model read a short article ahead of its first question, in the
+        background, while it has nothing else to do (PREFILL_ARTICLES)."""
+        if self._prefiller is not None:
+            self._prefiller.request(document)
+
+    async def prefilled(self) -> None:
+        """Return once no read-ahead is running or waiting (tests, benchmarks)."""
+        if self._prefiller is not None:
+            await self._prefiller.drained()
+
+    async def aclose(self) -> None:
+        """Stop background work (at shutdown)."""
+        if self._prefiller is not None:
+            await self._prefiller.aclose()
+
     async def forget_shared(self, document_id: str) -> None:
         """Drop a deleted document's results from the cache replicas share (called
         before the delete, so `refuse` can still refuse it, and after)."""
@@ -132,6 +162,8 @@ class Pipeline:
         """Drop everything cached for a deleted document (and keep work in flight from
         caching what it finishes); `"*"` drops every result and index."""
         self._deletions += 1
+        if self._prefiller is not None:
+            self._prefiller.forget(document_id)
         if document_id == "*":
             self._indexes.pop_where(lambda _: True)
             self._results.pop_where(lambda _: True)
@@ -186,6 +218,8 @@ class Pipeline:
             "summary", document, key, work, on_delta, _summary_text, Summary
         )
         assert isinstance(result, Summary)
+        # Questions often follow a summary; the summary's prompt is not theirs.
+        self.prefill(document)
         return result
 
     async def answer(

@@ -15,7 +15,12 @@ import httpx
 import pytest
 
 from service.llm.model_files import SMOLLM2_135M, locate_part
+from service.pipeline.ingest import make_document
+from service.pipeline.prefill import prefill_steps
+from service.retrieval.index import DocumentIndex
+from service.settings import Settings
 from tests.citations import assert_valid_citations
+from tests.metrics_scrape import Scrape
 from tests.service_process import free_port, start_service, stop, tail, wait_ready
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +74,41 @@ async def exercise_api(base: str, article: str) -> None:
                 assert answer_body["answer"] is None and answer_body["citations"] == []
 
 
+async def read_ahead_then_ask(base: str, article: str) -> None:
+    """A stored short article is read ahead by the real model server, step by step
+    (PREFILL_ARTICLES=auto), and a question after it is answered as usual."""
+    settings = Settings()
+    index = DocumentIndex.build(
+        make_document(article, settings.chunk_tokens, settings.chunk_overlap_tokens)
+    )
+    steps = len(
+        prefill_steps(index, settings.context_budget_tokens, settings.answer_whole_article_tokens)
+    )
+    assert steps >= 2
+
+    def reads(scrape: Scrape, outcome: str = "ok") -> float:
+        return scrape.value("grounded_model_calls_total", kind="prefill", outcome=outcome)
+
+    async with httpx.AsyncClient(base_url=base, timeout=180) as http:
+        before = Scrape((await http.get("/metrics")).text)
+        created = await http.post("/v1/documents", json={"text": article})
+        assert created.status_code == 201, created.text
+        deadline = time.monotonic() + 120
+        while True:
+            now = Scrape((await http.get("/metrics")).text)
+            if reads(now) - reads(before) >= steps or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert reads(now) - reads(before) == steps
+        assert [reads(now, o) for o in ("error", "refused", "bad_output")] == [0, 0, 0]
+        doc_id = created.json()["id"]
+        answer = await http.post(
+            f"/v1/documents/{doc_id}/answers", json={"question": "Who interviewed Putin?"}
+        )
+        assert answer.status_code == 200, answer.text
+        assert_valid_citations(article, answer.json())
+
+
 async def test_service_with_embedded_model_serves_and_stops_cleanly(tmp_path, sample_article):
     port, model_port = free_port(), free_port()
     process = start(tmp_path, port, {"LLM_EMBEDDED_PORT": str(model_port), "LLM_CONTEXT": "4096"})
@@ -78,6 +118,9 @@ async def test_service_with_embedded_model_serves_and_stops_cleanly(tmp_path, sa
             "embedded model server not running"
         )
         await exercise_api(f"http://127.0.0.1:{port}", sample_article)
+        await read_ahead_then_ask(
+            f"http://127.0.0.1:{port}", sample_article + "\nThe Kremlin did not comment further."
+        )
     finally:
         code = stop(process)
     # uvicorn re-raises the SIGTERM it handled after a graceful shutdown.
