@@ -27,6 +27,7 @@ from bench.processes import service_process
 from bench.questions import SAMPLE_QUESTIONS
 from service.llm.embedded import EmbeddedModelServer
 from service.llm.model_files import model_path, tier_named
+from service.pipeline.context import EvidencePolicy
 from service.pipeline.prefill import prefill_steps
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings
@@ -157,10 +158,8 @@ def _short_articles(count: int) -> list[str]:
 
 
 def _read_steps(article: str) -> int:
-    settings = Settings()
     index = DocumentIndex.build(document_of(article))
-    whole = settings.answer_whole_article_tokens
-    return len(prefill_steps(index, settings.context_budget_tokens, whole))
+    return len(prefill_steps(index, EvidencePolicy.of(Settings())))
 
 
 async def _reads_done(client: httpx.AsyncClient) -> float:

@@ -20,7 +20,7 @@ from bench.corpus import document_of
 from bench.inprocess import ANSWER_REPLY
 from bench.load import LoadResult, run_load, wrk_available
 from bench.processes import cpu_seconds, minimal_process, service_process, upstream_process
-from service.pipeline.context import render_numbered, select_for_question
+from service.pipeline.context import EvidencePolicy, render_numbered, select_for_question
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings
 
@@ -34,13 +34,7 @@ def article_context(article: str, question: str) -> str:
     so the minimal endpoint sends a prompt of the same size."""
     settings = Settings()
     index = DocumentIndex.build(document_of(article))
-    shown = select_for_question(
-        index,
-        question,
-        settings.context_budget_tokens,
-        settings.retrieval_budget_tokens,
-        settings.answer_context_sentences,
-    )
+    shown = select_for_question(index, question, EvidencePolicy.of(settings))
     return render_numbered(index, shown)
 
 

@@ -115,6 +115,7 @@ async def collect(items: list[tuple[EvalDocument, QACase]], out: Path) -> list[S
     so an interrupted run resumes."""
     from service.llm.factory import open_llm
     from service.pipeline.answer import answer_with_signals
+    from service.pipeline.context import EvidencePolicy
     from service.pipeline.ingest import make_document
     from service.pipeline.pipeline import normalize_question
     from service.retrieval.index import DocumentIndex
@@ -156,11 +157,7 @@ async def collect(items: list[tuple[EvalDocument, QACase]], out: Path) -> list[S
                     llm,
                     index,
                     normalize_question(question.question),
-                    whole_budget=settings.context_budget_tokens,
-                    retrieval_budget=settings.retrieval_budget_tokens,
-                    max_sentences=settings.answer_context_sentences,
-                    dense=settings.dense_retrieval,
-                    whole_article_tokens=settings.answer_whole_article_tokens,
+                    EvidencePolicy.of(settings),
                     min_answerability=0.0,
                     check=settings.answer_check,
                 )

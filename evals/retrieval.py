@@ -37,7 +37,7 @@ class Tally:
 def measure(limit_per_dataset: int | None = None) -> dict[str, Any]:
     """Per dataset: hit@1 and hit@k for both rankings; ingestion seconds with and
     without embeddings."""
-    from service.pipeline.context import gather_evidence
+    from service.pipeline.context import EvidencePolicy, gather_evidence
     from service.pipeline.ingest import make_document
     from service.retrieval.dense import embed_passages
     from service.retrieval.index import DocumentIndex
@@ -78,14 +78,14 @@ def measure(limit_per_dataset: int | None = None) -> dict[str, Any]:
                 tally.questions += 1
                 gold = [(a.start, a.end) for a in question.answers]
                 for method, dense in (("bm25", False), ("hybrid", True)):
-                    evidence = gather_evidence(
-                        index,
-                        question.question,
+                    # The k best sentences, whatever the article's length.
+                    policy = EvidencePolicy(
                         settings.context_budget_tokens,
                         settings.retrieval_budget_tokens,
                         max_sentences=k,
                         dense=dense,
                     )
+                    evidence = gather_evidence(index, question.question, policy)
                     holds = [
                         any(spans_overlap(tuple(spans[s]), g) for g in gold)
                         for s in evidence.ranked

@@ -21,7 +21,7 @@ from service.llm.base import (
     OutputSchema,
 )
 from service.observability import metrics, tracing
-from service.pipeline.context import Evidence, gather_evidence, render_numbered
+from service.pipeline.context import Evidence, EvidencePolicy, gather_evidence, render_numbered
 from service.pipeline.structured import ask_structured
 from service.pipeline.visible_text import VisibleTextStream, answer_text
 from service.prompts import load_prompt
@@ -67,12 +67,8 @@ async def answer_question(
     llm: LLM,
     index: DocumentIndex,
     question: str,
+    policy: EvidencePolicy,
     *,
-    whole_budget: int,
-    retrieval_budget: int,
-    max_sentences: int = 0,
-    dense: bool = False,
-    whole_article_tokens: int = 0,
     min_answerability: float = 0.0,
     check: bool = False,
     on_delta: DeltaCallback | None = None,
@@ -83,11 +79,7 @@ async def answer_question(
         llm,
         index,
         question,
-        whole_budget=whole_budget,
-        retrieval_budget=retrieval_budget,
-        max_sentences=max_sentences,
-        dense=dense,
-        whole_article_tokens=whole_article_tokens,
+        policy,
         min_answerability=min_answerability,
         check=check,
         on_delta=on_delta,
@@ -99,31 +91,18 @@ async def answer_with_signals(
     llm: LLM,
     index: DocumentIndex,
     question: str,
+    policy: EvidencePolicy,
     *,
-    whole_budget: int,
-    retrieval_budget: int,
-    max_sentences: int = 0,
-    dense: bool = False,
-    whole_article_tokens: int = 0,
     min_answerability: float = 0.0,
     check: bool = False,
     on_delta: DeltaCallback | None = None,
 ) -> tuple[Answer, AnswerSignals | None]:
     """answer_question, plus the signals its answerability came from (calibration)."""
     prompt = load_prompt("answer")
-    gather = partial(
-        gather_evidence,
-        index,
-        question,
-        whole_budget,
-        retrieval_budget,
-        max_sentences,
-        dense,
-        whole_article_tokens,
-    )
+    gather = partial(gather_evidence, index, question, policy)
     # Dense ranking may embed sentences (tens of ms each): off the loop. BM25 alone
     # takes microseconds, less than a thread hop.
-    evidence = await anyio.to_thread.run_sync(gather) if dense else gather()
+    evidence = await anyio.to_thread.run_sync(gather) if policy.dense else gather()
     messages = answer_messages(index, evidence.shown, question)
     stream = VisibleTextStream(answer_text, on_delta) if on_delta else None
     structured = await ask_structured(
@@ -164,7 +143,9 @@ async def answer_with_signals(
             signals = replace(signals, confirmed=yes_probability(checked.top_logprobs))
     # Compared as reported (4 decimals), so a client that asks for the score it was
     # given gets the same answer back.
-    answerability = round(load_model().score(signals, dense), 4) if signals is not None else 0.0
+    answerability = (
+        round(load_model().score(signals, policy.dense), 4) if signals is not None else 0.0
+    )
     if answerability < min_answerability:
         grounded = ABSTAIN
     usage = Usage()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from service.domain import Answer, Summary, SummaryOptions, Usage
 from service.grounding.answers import QUESTION_RELEVANCE_MIN
 from service.grounding.citations import cite_sentence
-from service.pipeline.context import select_for_question
+from service.pipeline.context import EvidencePolicy, select_for_question
 from service.pipeline.extractive import SENTENCES_FOR_LENGTH, assemble, lead
 from service.retrieval.index import DocumentIndex
 from service.text.words import QUESTION_WORDS, content_terms, coverage
@@ -14,12 +16,12 @@ DEGRADED_MODEL = "none (extractive fallback)"
 DEGRADED_PROMPT = "degraded@1"
 
 
-def degraded_answer(
-    index: DocumentIndex, question: str, whole_budget: int, retrieval_budget: int
-) -> Answer:
+def degraded_answer(index: DocumentIndex, question: str, policy: EvidencePolicy) -> Answer:
     """The sentence BM25 ranks best for the question, if it is about the question at all."""
     document = index.document
-    best = select_for_question(index, question, whole_budget, retrieval_budget, max_sentences=1)
+    # One sentence, however short the article: it is the answer, not the model's context.
+    single = replace(policy, max_sentences=1, whole_article_tokens=0)
+    best = select_for_question(index, question, single)
     # No model answer to check: the question's own content words are the only evidence.
     terms = content_terms(question) - QUESTION_WORDS
     relevance = coverage(terms, index.sentence_terms[best[0]]) if best else 0.0

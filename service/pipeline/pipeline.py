@@ -28,7 +28,7 @@ from service.lru import LRU
 from service.observability import metrics
 from service.pipeline.answer import answer_prompt_version, answer_question
 from service.pipeline.cache import SingleFlight
-from service.pipeline.context import fits_in_one_prompt
+from service.pipeline.context import EvidencePolicy, fits_in_one_prompt
 from service.pipeline.degraded import degraded_answer, degraded_summary
 from service.pipeline.prefill import Prefiller, prefill_wanted
 from service.pipeline.summarize import ProgressCallback, summarize_document, summary_prompt_version
@@ -79,6 +79,7 @@ class Pipeline:
         # Bumped by every delete: work that started before a delete must not put its
         # result (or index) into a cache after it (the 204 says the document is gone).
         self._deletions = 0
+        self._evidence = EvidencePolicy.of(settings)
         self._prefiller = (
             Prefiller(
                 llm,
@@ -86,8 +87,7 @@ class Pipeline:
                 # Only this process's own requests are seen: replicas sharing one model
                 # server should leave PREFILL_ARTICLES at auto (off for an endpoint).
                 idle=lambda: len(self._flight) == 0,
-                whole_budget=settings.context_budget_tokens,
-                whole_article_tokens=settings.answer_whole_article_tokens,
+                policy=self._evidence,
             )
             if prefill_wanted(settings)
             else None
@@ -241,8 +241,8 @@ class Pipeline:
             document,
             "answer",
             answer_prompt_version(check),
-            f"{settings.answer_context_sentences}/{settings.answer_whole_article_tokens}",
-            str(settings.dense_retrieval),
+            # Every setting that changes what the model is shown (a dataclass's repr).
+            repr(self._evidence),
             f"{threshold:.4f}",
             # A new answerability model scores the same answer differently: replicas
             # sharing a cache must not serve the old one's verdicts.
@@ -258,21 +258,12 @@ class Pipeline:
                         self.llm,
                         index,
                         question,
-                        whole_budget=settings.context_budget_tokens,
-                        retrieval_budget=settings.retrieval_budget_tokens,
-                        max_sentences=settings.answer_context_sentences,
-                        dense=settings.dense_retrieval,
-                        whole_article_tokens=settings.answer_whole_article_tokens,
+                        self._evidence,
                         min_answerability=threshold,
                         check=check,
                         on_delta=on_delta,
                     ),
-                    lambda: degraded_answer(
-                        index,
-                        question,
-                        settings.context_budget_tokens,
-                        settings.retrieval_budget_tokens,
-                    ),
+                    lambda: degraded_answer(index, question, self._evidence),
                 )
 
         result = await self._cached_or_run(

@@ -26,7 +26,7 @@ from service.domain import Document
 from service.llm.base import LLM, ChatMessage, LLMError
 from service.observability import metrics
 from service.pipeline.answer import answer_messages, answer_prompt_version
-from service.pipeline.context import fits_in_one_prompt, shown_whole
+from service.pipeline.context import EvidencePolicy, shown_whole
 from service.retrieval.index import DocumentIndex
 from service.settings import Settings
 
@@ -39,14 +39,12 @@ PREFILL_STEP_TOKENS = 160
 PREFILL_GRACE_S = 1.0
 
 
-def prefill_steps(
-    index: DocumentIndex, whole_budget: int, whole_article_tokens: int
-) -> list[list[ChatMessage]]:
+def prefill_steps(index: DocumentIndex, policy: EvidencePolicy) -> list[list[ChatMessage]]:
     """The prompts a prefill sends, in order: the answer prompt (with an empty question)
     showing ever more of the article, about PREFILL_STEP_TOKENS more each time, the last
     one all of it. Empty for an article questions see only excerpts of (each question's
     prompt differs: nothing to read ahead)."""
-    shown = shown_whole(index, whole_budget, whole_article_tokens)
+    shown = shown_whole(index, policy)
     if not shown:
         return []
     tokens = index.document.segmentation.sentence_tokens
@@ -77,15 +75,13 @@ class Prefiller:
         llm: LLM,
         index_of: Callable[[Document], Awaitable[DocumentIndex]],
         idle: Callable[[], bool],
-        whole_budget: int,
-        whole_article_tokens: int,
+        policy: EvidencePolicy,
         grace_s: float | None = None,
     ) -> None:
         self._llm = llm
         self._index_of = index_of
         self._idle = idle
-        self._whole_budget = whole_budget
-        self._whole_article_tokens = whole_article_tokens
+        self._policy = policy
         self._grace_s = PREFILL_GRACE_S if grace_s is None else grace_s
         self._pending: Document | None = None
         self._task: asyncio.Task[None] | None = None
@@ -93,9 +89,7 @@ class Prefiller:
     def request(self, document: Document) -> None:
         """Read this article when the model is free (returns at once); an article its
         questions see only excerpts of is not read."""
-        if not fits_in_one_prompt(document, self._whole_budget):
-            return
-        if document.segmentation.tokens > self._whole_article_tokens:
+        if not self._policy.shows_whole(document):
             return
         self._pending = document
         if self._task is None or self._task.done():
@@ -121,7 +115,7 @@ class Prefiller:
                 log.exception("prefill of %s failed", document.id)
 
     async def _read(self, index: DocumentIndex) -> None:
-        steps = prefill_steps(index, self._whole_budget, self._whole_article_tokens)
+        steps = prefill_steps(index, self._policy)
         with metrics.model_call("prefill", answer_prompt_version()):
             for messages in steps:
                 if not self._idle() or self._pending is not None:

@@ -13,6 +13,7 @@ import pytest
 
 from service.app import create_app
 from service.pipeline import prefill
+from service.pipeline.context import EvidencePolicy
 from service.pipeline.ingest import make_document
 from service.pipeline.prefill import prefill_steps
 from service.retrieval.index import DocumentIndex
@@ -50,9 +51,7 @@ def _reads(upstream) -> list[dict]:
 
 def _expected_steps(settings, text: str) -> list:
     index = DocumentIndex.build(make_document(text, settings.chunk_tokens, 32))
-    return prefill_steps(
-        index, settings.context_budget_tokens, settings.answer_whole_article_tokens
-    )
+    return prefill_steps(index, EvidencePolicy.of(settings))
 
 
 async def test_a_stored_article_is_read_as_its_first_question_will_show_it(

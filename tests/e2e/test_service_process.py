@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from service.llm.model_files import SMOLLM2_135M, locate_part
+from service.pipeline.context import EvidencePolicy
 from service.pipeline.ingest import make_document
 from service.pipeline.prefill import prefill_steps
 from service.retrieval.index import DocumentIndex
@@ -81,9 +82,7 @@ async def read_ahead_then_ask(base: str, article: str) -> None:
     index = DocumentIndex.build(
         make_document(article, settings.chunk_tokens, settings.chunk_overlap_tokens)
     )
-    steps = len(
-        prefill_steps(index, settings.context_budget_tokens, settings.answer_whole_article_tokens)
-    )
+    steps = len(prefill_steps(index, EvidencePolicy.of(settings)))
     assert steps >= 2
 
     def reads(scrape: Scrape, outcome: str = "ok") -> float:
