@@ -236,3 +236,34 @@ async def test_ask_one_shot_with_text_and_with_document_id(client, upstream, sam
     )
     assert second.status_code == 200
     assert second.json()["answer"] == "Emmanuel Macron"
+
+
+async def test_answers_are_cached_per_evidence_policy(settings, upstream, sample_article):
+    """Replicas sharing a result cache may run with other context settings: an answer
+    made with other retrieval budgets is not served from the cache."""
+    import dataclasses
+
+    from service.app import create_app
+    from tests.api.helpers import api_client
+
+    app = create_app(settings)
+    async with api_client(app) as client:
+        document = await store(client, sample_article)
+        target = sentence_with(document, "Dmitry Kiselyov")
+        upstream.default = json_reply({"answer": "Dmitry Kiselyov", "sentence": target + 1})
+        url = f"/v1/documents/{document['id']}/answers"
+        question = {"question": "Who interviewed Putin?"}
+        assert (await client.post(url, json=question)).json()["cached"] is False
+        assert (await client.post(url, json=question)).json()["cached"] is True
+
+        pipeline = app.state.pipeline
+        shipped = pipeline._evidence
+        for changed in (
+            dataclasses.replace(shipped, retrieval_budget=shipped.retrieval_budget + 1),
+            dataclasses.replace(shipped, whole_budget=shipped.whole_budget + 1),
+        ):
+            pipeline._evidence = changed
+            assert (await client.post(url, json=question)).json()["cached"] is False
+        pipeline._evidence = shipped
+        assert (await client.post(url, json=question)).json()["cached"] is True
+    assert len(upstream.history) == 3
