@@ -42,10 +42,13 @@ class AnswerSignals:
     # Share of the answer's content words that the question already has: an answer
     # that repeats the question tells nothing new (a common wrong answer).
     answer_in_question: float
-    # Share of the question's names and numbers the article never mentions, and the
-    # share the answer's sentence does not.
+    # Share of the question's names and numbers the article never mentions; the share
+    # the answer's sentence does not; and the share that neither it nor the sentence
+    # before it mentions (a sentence often says "he" or "it" for a name the previous
+    # one gives). A country counts under any of its names ("Poland", "Polish").
     unmentioned: float
     names_off_sentence: float
+    names_off_passage: float
     # The model's probability of "yes" to "does the article state the answer?" (None
     # when not asked, or the endpoint gives no logprobs).
     confirmed: float | None = None

@@ -161,7 +161,7 @@ def missing_share(names: frozenset[str], terms: frozenset[str], respelled: bool 
     """Share of names (name_terms of a question) that terms lack; with respelled, a
     close respelling of a name counts as having it. Used on the whole article (a
     question about someone the article never names is rarely answered by it) and on
-    the answer's sentence."""
+    the passage around the answer."""
     if not names:
         return 0.0
     missing = [n for n in names - terms if not (respelled and _respelled(n, terms))]

@@ -26,6 +26,7 @@ from service.pipeline.structured import ask_structured
 from service.pipeline.visible_text import VisibleTextStream, answer_text
 from service.prompts import load_prompt
 from service.retrieval.index import DocumentIndex
+from service.text.places import with_places
 from service.text.words import content_terms, coverage, name_terms
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,11 @@ def answer_signals(
     sentence = grounded.citations[0].sentence
     question_terms = content_terms(question)
     names = name_terms(question, skip_first=True)
+    # News and encyclopaedia text name someone once and then say "he" or "it": the
+    # sentence before the answer's often holds the names the question uses.
+    passage = index.sentence_terms[sentence]
+    if sentence > 0:
+        passage = passage | index.sentence_terms[sentence - 1]
     relevance = [coverage(question_terms, index.sentence_terms[s]) for s in evidence.shown]
     similarity = evidence.similarity
     return AnswerSignals(
@@ -218,6 +224,7 @@ def answer_signals(
         verbatim=1.0 if grounded.span is not None else 0.0,
         length=len((grounded.answer or "").split()),
         answer_in_question=coverage(content_terms(grounded.answer or ""), question_terms),
-        unmentioned=missing_share(names, index.article_terms, respelled=True),
-        names_off_sentence=missing_share(names, index.sentence_terms[sentence]),
+        unmentioned=missing_share(names, with_places(index.article_terms), respelled=True),
+        names_off_sentence=missing_share(names, with_places(index.sentence_terms[sentence])),
+        names_off_passage=missing_share(names, with_places(passage)),
     )

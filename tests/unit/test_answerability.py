@@ -35,6 +35,7 @@ def _signals(**overrides) -> AnswerSignals:
         answer_in_question=0.0,
         unmentioned=0.0,
         names_off_sentence=0.0,
+        names_off_passage=0.0,
     )
     values.update(overrides)
     return AnswerSignals(**values)
@@ -159,10 +160,47 @@ def test_names_and_numbers_the_article_never_mentions_are_counted(question, shar
     assert signals.unmentioned == pytest.approx(share)
 
 
-def test_the_questions_names_missing_from_the_answers_sentence_are_counted():
-    off = _signals_for("Who designed the Varna bridge?", "Ilse Brandt", 1)
-    assert off.names_off_sentence == 1.0
+def test_the_questions_names_missing_around_the_answer_are_counted():
+    # The answer's sentence says "It was designed by..."; the one before names the bridge.
+    referred = _signals_for("Who designed the Varna bridge?", "Ilse Brandt", 1)
+    assert referred.names_off_sentence == 1.0
+    assert referred.names_off_passage == 0.0
     on = _signals_for("When did the Varna bridge open?", "1932", 0)
-    assert on.names_off_sentence == 0.0
-    half = _signals_for("Did Brandt design the Varna station?", "Ilse Brandt", 1)
-    assert half.names_off_sentence == 0.5
+    assert on.names_off_passage == 0.0
+    # Sentence 2 and the one before it name Brandt but not Varna; the article does.
+    half = _signals_for("What did the council of Varna pay Brandt?", "4 million marks", 2)
+    assert half.names_off_passage == 0.5
+    assert half.names_off_sentence == 1.0  # the sentence itself names neither
+    assert half.unmentioned == 0.0
+    # The first sentence has no sentence before it to lean on.
+    first = _signals_for("When did the Brandt bridge open?", "1932", 0)
+    assert first.names_off_passage == 1.0
+
+
+def test_a_country_counts_under_its_demonym_and_the_other_way_round():
+    article = (
+        "Polish Foreign Minister Radoslaw Sikorski spoke on Friday. "
+        "France's president said nothing."
+    )
+    index = DocumentIndex.build(make_document(article, 256, 32))
+    document = index.document
+
+    def signals(question: str, answer: str, sentence: int):
+        start = article.index(answer)
+        grounded = GroundedAnswer(
+            True, answer, [cite_sentence(document, sentence)], (start, start + len(answer))
+        )
+        return answer_signals(index, question, grounded, Evidence([0, 1], [0, 1], {}))
+
+    assert (
+        signals("Who is Poland's foreign minister?", "Radoslaw Sikorski", 0).names_off_passage
+        == 0.0
+    )
+    assert (
+        signals("Who is Russia's foreign minister?", "Radoslaw Sikorski", 0).names_off_passage
+        == 1.0
+    )
+    assert signals("Who is Russia's foreign minister?", "Radoslaw Sikorski", 0).unmentioned == 1.0
+    assert (
+        signals("Which French official spoke on Friday?", "Radoslaw Sikorski", 0).unmentioned == 0.0
+    )

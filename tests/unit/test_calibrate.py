@@ -144,6 +144,7 @@ def _signals(similarity):
         answer_in_question=0.0,
         unmentioned=0.0,
         names_off_sentence=0.0,
+        names_off_passage=0.0,
     )
 
 
