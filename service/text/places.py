@@ -1,5 +1,5 @@
 """Countries by every name the text may use for them: "Poland", "Polish", "Republic of
-Poland"; "the UK", "Britain", "British". A question about "Poland's foreign minister"
+Poland"; "the UK", "United Kingdom", "British". A question about "Poland's foreign minister"
 is about the sentence that says "Polish Foreign Minister", and the answerability
 signals must not count "Poland" as a name the article never mentions.
 
@@ -9,12 +9,15 @@ demonym of 250 countries and territories), read once when this module is importe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from countryinfo import CountryInfo
 
 from service.text.words import content_terms
 
 
-def _forms(info: dict[str, object]) -> list[frozenset[str]]:
+def _forms(info: Mapping[str, Any]) -> list[frozenset[str]]:
     """Each way of naming one country, as the stems it is made of. Alternative spellings
     include ISO codes ("UK", "USA": how news writes some) and native names."""
     spellings = [info.get("name"), info.get("demonym"), *(info.get("altSpellings") or [])]
@@ -30,7 +33,7 @@ def _forms(info: dict[str, object]) -> list[frozenset[str]]:
 def _countries() -> tuple[tuple[tuple[frozenset[str], ...], frozenset[str]], ...]:
     countries = []
     for info in CountryInfo.all().values():
-        forms = _forms(dict(info))
+        forms = _forms(info)
         if len(forms) > 1:
             countries.append((tuple(forms), frozenset().union(*forms)))
     return tuple(countries)

@@ -126,10 +126,10 @@ ARTICLE = (
 )
 
 
-def _signals_for(question: str, answer: str, sentence: int):
-    document = make_document(ARTICLE, 256, 32)
+def _signals_for(question: str, answer: str, sentence: int, article: str = ARTICLE):
+    document = make_document(article, 256, 32)
     index = DocumentIndex.build(document)
-    start = ARTICLE.index(answer)
+    start = article.index(answer)
     grounded = GroundedAnswer(
         True, answer, [cite_sentence(document, sentence)], (start, start + len(answer))
     )
@@ -182,15 +182,9 @@ def test_a_country_counts_under_its_demonym_and_the_other_way_round():
         "Polish Foreign Minister Radoslaw Sikorski spoke on Friday. "
         "France's president said nothing."
     )
-    index = DocumentIndex.build(make_document(article, 256, 32))
-    document = index.document
 
     def signals(question: str, answer: str, sentence: int):
-        start = article.index(answer)
-        grounded = GroundedAnswer(
-            True, answer, [cite_sentence(document, sentence)], (start, start + len(answer))
-        )
-        return answer_signals(index, question, grounded, Evidence([0, 1], [0, 1], {}))
+        return _signals_for(question, answer, sentence, article)
 
     assert (
         signals("Who is Poland's foreign minister?", "Radoslaw Sikorski", 0).names_off_passage
